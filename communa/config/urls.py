@@ -1,0 +1,15 @@
+from django.urls import include, path
+
+from communa.api.router import api
+from communa.server import views as server_views
+
+urlpatterns = [
+    path("", server_views.home, name="home"),
+    path("healthz", server_views.healthz, name="healthz"),
+    path("accounts/", include("communa.accounts.urls")),
+    path("hooks/", include("communa.ingest.urls")),
+    path("w/<slug:workspace>/stream/", include("communa.stream.urls")),
+    path("w/<slug:workspace>/sources/", include("communa.connectors.urls")),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,139 @@
+"""The Connector interface: the only thing a platform integration implements.
+
+A connector is a small class in its own folder (connectors/<kind>/connector.py) listed in registry.py.
+It reads (fetch for polling, parse_webhook for pushes, a listener for streams in later issues), turns raw
+payloads into normalized messages (`normalize`, a pure function tested on captured payloads), and, where
+the platform allows, writes (reply, publish, moderate) — each write is called by the outbox exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from django.utils.functional import Promise
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+
+class Capability(StrEnum):
+    POLL = "poll"
+    STREAM = "stream"
+    WEBHOOK = "webhook"
+    REPLY = "reply"
+    PUBLISH = "publish"
+    MODERATE = "moderate"
+
+
+class MessageKind(StrEnum):
+    POST = "post"
+    COMMENT = "comment"
+    CHAT = "chat"
+    EMAIL = "email"
+    REACTION = "reaction"
+    JOIN = "join"
+    LEAVE = "leave"
+    ARTICLE = "article"
+    OTHER = "other"
+
+
+class ConnectorConfig(BaseModel):
+    """Base for every connector's settings. `SecretStr` fields are encrypted at rest automatically."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @classmethod
+    def secret_field_names(cls) -> frozenset[str]:
+        return frozenset(
+            name for name, field in cls.model_fields.items() if field.annotation in (SecretStr, SecretStr | None)
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawItem:
+    """One platform payload, stored verbatim before anything else happens. Unique per source."""
+
+    external_id: str
+    payload: dict[str, Any]
+
+
+@dataclasses.dataclass(slots=True)
+class FetchResult:
+    items: list[RawItem]
+    cursor: dict[str, Any]  # saved only after `items` are committed, so a crash replays, never skips
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NormalizedIdentity:
+    """A person's handle on one platform. `platform` scopes `external_id` (e.g. "matrix:example.org")."""
+
+    platform: str
+    external_id: str
+    handle: str = ""
+    display_name: str = ""
+    email: str = ""
+    url: str = ""
+    is_bot: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class NormalizedMessage:
+    external_id: str
+    kind: MessageKind
+    text: str
+    created_at: datetime
+    author: NormalizedIdentity | None = None
+    # The thread root's external id; empty means this message starts its own thread.
+    thread_external_id: str = ""
+    parent_external_id: str = ""
+    title: str = ""
+    url: str = ""
+    language: str = ""
+    edited_at: datetime | None = None
+    deleted: bool = False
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """What a webhook connector sees of an HTTP request: no Django objects, so it stays testable."""
+
+    body: bytes
+    headers: Mapping[str, str]  # lower-case names
+
+
+class WebhookRejected(Exception):
+    """The push is refused; `status` and `reason` go back to the sender and into a RejectedEvent."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Connector:
+    kind: ClassVar[str]
+    label: ClassVar[str | Promise]
+    description: ClassVar[str | Promise] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    docs_page: ClassVar[str] = ""
+
+    def __init__(self, config: ConnectorConfig, *, source_key: str = "") -> None:
+        self.config = config
+        # A stable per-source string (the webhook token) for connectors that scope identities per source.
+        self.source_key = source_key
+
+    def fetch(self, cursor: dict[str, Any]) -> FetchResult:
+        """Poll once from `cursor`. Raise core.http.TransientError / PermanentError on failure."""
+        raise NotImplementedError(f"{self.kind} does not poll")
+
+    def parse_webhook(self, request: WebhookRequest) -> list[RawItem]:
+        """Authenticate and split an inbound push into raw items, or raise WebhookRejected."""
+        raise NotImplementedError(f"{self.kind} does not accept webhooks")
+
+    def normalize(self, item: RawItem) -> list[NormalizedMessage]:
+        """Turn one stored payload into messages. Pure: no I/O, no database, deterministic."""
+        raise NotImplementedError

@@ -1,0 +1,104 @@
+"""The one HTTP client every connector uses: a timeout on every call, bounded retries, typed failures.
+
+Failures map onto two exception types so that callers decide the same way everywhere:
+`TransientError` (retry later with backoff; the source shows "retrying") and `PermanentError` (the source
+is disabled with the reason: bad credentials, gone, forbidden).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+import httpx
+from django.conf import settings
+
+from communa import __version__
+
+USER_AGENT = f"Communa/{__version__} (+https://communa.example/bot)"
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 422})
+
+
+class ConnectorError(Exception):
+    """Base class for failures talking to a platform."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TransientError(ConnectorError):
+    """Worth retrying later: network trouble, rate limits, 5xx."""
+
+
+class PermanentError(ConnectorError):
+    """Will not fix itself: the source is disabled until a person changes it."""
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def client(*, timeout: float | None = None, headers: Mapping[str, str] | None = None) -> httpx.Client:
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout or settings.COMMUNA_HTTP_TIMEOUT, connect=10.0),
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        follow_redirects=True,
+        max_redirects=5,
+    )
+
+
+def request(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    attempts: int = 3,
+    backoff: float = 0.5,
+    max_sleep: float = 10.0,
+    **kwargs: object,
+) -> httpx.Response:
+    """Send with bounded retries on transient failures; raise Transient/PermanentError otherwise.
+
+    Returns responses with status < 400 and 304. Sleeps at most `max_sleep` per retry so a worker is never
+    parked for long; a longer Retry-After is surfaced to the caller instead.
+    """
+    last: ConnectorError | None = None
+    for attempt in range(attempts):
+        try:
+            response = http.request(method, url, **kwargs)  # type: ignore[arg-type]
+        except httpx.TimeoutException as exc:
+            last = TransientError(f"timed out after {http.timeout.read}s talking to {url}")
+            last.__cause__ = exc
+        except httpx.TransportError as exc:
+            last = TransientError(f"could not reach {url}: {exc}")
+        else:
+            if response.status_code < 400:
+                return response
+            last = _error_for(response)
+            if isinstance(last, PermanentError):
+                raise last
+        wait = last.retry_after if last.retry_after is not None else backoff * (2**attempt)
+        if attempt + 1 == attempts or wait > max_sleep:
+            break
+        time.sleep(wait)
+    assert last is not None
+    raise last
+
+
+def _error_for(response: httpx.Response) -> ConnectorError:
+    status = response.status_code
+    reason = f"HTTP {status} {response.reason_phrase} from {response.request.url}"
+    if status in PERMANENT_STATUSES:
+        return PermanentError(reason)
+    return TransientError(reason, retry_after=retry_after_seconds(response.headers))

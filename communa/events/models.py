@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class DomainEvent(models.Model):
+    """A fact written in the same transaction as the change it describes (a transactional outbox).
+
+    The dispatcher fans events out after commit to the subscribers in events/subscribers.py: tasks,
+    outbound webhooks, automations, live pages. Nothing hangs off Django signals.
+    """
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="event_pending", condition=models.Q(dispatched_at=None)),
+            models.Index(fields=["workspace", "name", "-created_at"], name="event_ws_name"),
+        ]

@@ -1,0 +1,12 @@
+"""Who reacts to which domain event: one explicit, greppable table.
+
+Each subscriber is the import path of a function taking the DomainEvent; it must be idempotent, because
+a crash between running it and marking the event dispatched runs it again. Later issues add lines here
+(enrichment on messages.ingested, inbox triage, analytics rollups, outbound webhooks, automations).
+"""
+
+from __future__ import annotations
+
+SUBSCRIBERS: dict[str, list[str]] = {
+    "messages.ingested": [],
+}

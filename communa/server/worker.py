@@ -1,0 +1,83 @@
+"""The worker: runs queued tasks and a scheduler loop, on either task backend.
+
+Embedded (no Redis): django-tasks-db workers claim task rows from the database. Scaled out (Redis): an RQ
+worker consumes the queues. In both, a scheduler thread claims due work with conditional UPDATEs (see
+ingest.polling.claim_due_sources), so any number of workers on any number of machines can run it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger("communa.worker")
+
+QUEUES = ["default", "ingest"]
+
+
+def scheduler_tick() -> None:
+    from communa.events.dispatch import dispatch_pending
+    from communa.ingest.tasks import schedule_due_polls
+
+    schedule_due_polls()
+    # Events whose on-commit enqueue was lost (a crash right after commit) are picked up here.
+    dispatch_pending()
+
+
+def run_scheduler(stop: threading.Event, *, interval: float, tick: Callable[[], None] = scheduler_tick) -> None:
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            tick()
+        except Exception:
+            logger.exception("scheduler tick failed; trying again in %ss", interval)
+        finally:
+            close_old_connections()
+        stop.wait(interval)
+
+
+def uses_redis() -> bool:
+    return bool(settings.REDIS_URL) and settings.TASKS["default"]["BACKEND"].startswith("django_tasks_rq")
+
+
+def run_task_worker(*, threads: int, poll_interval: float) -> None:
+    if uses_redis():
+        _run_rq_worker()
+    else:
+        _run_db_workers(threads=threads, poll_interval=poll_interval)
+
+
+def _run_db_workers(*, threads: int, poll_interval: float) -> None:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    def make() -> Worker:
+        return Worker(
+            queue_names=QUEUES,
+            interval=poll_interval,
+            batch=False,
+            backend_name="default",
+            startup_delay=True,
+            max_tasks=None,
+            worker_id=f"communa-{uuid.uuid4().hex[:12]}",
+            excluded_queue_names=[],
+        )
+
+    for _ in range(max(0, threads - 1)):
+        threading.Thread(target=make().run, name="task-worker", daemon=True).start()
+    main = make()
+    main.configure_signals()
+    main.run()
+
+
+def _run_rq_worker() -> None:
+    from django_rq.workers import get_worker
+    from rq import SimpleWorker
+
+    # SimpleWorker runs jobs in this process: no fork per job, and Django's DB connections stay sane.
+    worker = get_worker(*QUEUES, job_class="django_tasks_rq.backend.Job", worker_class=SimpleWorker)  # type: ignore[arg-type]
+    worker.work(with_scheduler=True)

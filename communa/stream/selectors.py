@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from communa.accounts.models import Workspace
+from communa.core.pagination import Page, paginate_newest_first
+from communa.stream.filters import MessageFilter, filter_messages
+from communa.stream.models import Message
+
+
+def message_page(*, workspace: Workspace, flt: MessageFilter, cursor: str | None, limit: int = 50) -> Page[Message]:
+    qs = filter_messages(workspace=workspace, flt=flt).select_related("source", "identity", "member", "thread")
+    return paginate_newest_first(qs, cursor=cursor, limit=limit)
+
+
+def get_message(*, workspace: Workspace, message_id: int) -> Message:
+    """Raises Message.DoesNotExist for another workspace's message: callers turn that into a 404."""
+    return Message.objects.select_related("source", "identity", "member", "thread").get(
+        workspace=workspace, pk=message_id
+    )
+
+
+def languages_in_use(*, workspace: Workspace) -> list[str]:
+    rows = Message.objects.filter(workspace=workspace).exclude(language="").values_list("language", flat=True)
+    return sorted(set(rows.distinct()))

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from communa.stream import views
+
+app_name = "stream"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+]
