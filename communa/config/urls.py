@@ -10,6 +10,7 @@ urlpatterns = [
     path("hooks/", include("communa.ingest.urls")),
     path("w/<slug:workspace>/stream/", include("communa.stream.urls")),
     path("w/<slug:workspace>/sources/", include("communa.connectors.urls")),
+    path("w/<slug:workspace>/team/", include("communa.accounts.team_urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
