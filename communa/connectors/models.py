@@ -36,6 +36,10 @@ class Source(WorkspaceScopedModel, TimeStampedModel):
     next_poll_at = models.DateTimeField(null=True, blank=True)
     # Public, unguessable part of the webhook URL; the HMAC secret is separate and encrypted.
     webhook_token = models.CharField(max_length=64, unique=True, default=_webhook_token)
+    # Streaming sources (Matrix /sync, IRC, IMAP IDLE) are followed by one listener at a time, on whichever
+    # worker holds the lease; a worker that dies stops renewing it and another takes over.
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "next_poll_at"], name="source_due")]

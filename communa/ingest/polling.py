@@ -47,7 +47,12 @@ def poll_source(*, source_id: int) -> IngestResult | None:
 
 
 def pollable_kinds() -> list[str]:
-    return [kind for kind in CONNECTORS if Capability.POLL in connector_class(kind).capabilities]
+    """Kinds the scheduler polls. Streaming kinds are followed by listeners instead (ingest.listeners)."""
+    return [
+        kind
+        for kind in CONNECTORS
+        if Capability.POLL in (caps := connector_class(kind).capabilities) and Capability.STREAM not in caps
+    ]
 
 
 def claim_due_sources(*, now: datetime | None = None, limit: int = 50) -> list[int]:

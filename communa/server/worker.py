@@ -8,37 +8,54 @@ ingest.polling.claim_due_sources), so any number of workers on any number of mac
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
+
+from communa.events.dispatch import dispatch_pending
+from communa.ingest.listeners import ListenerSupervisor
+from communa.ingest.tasks import schedule_due_polls
 
 logger = logging.getLogger("communa.worker")
 
 QUEUES = ["default", "ingest"]
 
 
-def scheduler_tick() -> None:
-    from communa.events.dispatch import dispatch_pending
-    from communa.ingest.tasks import schedule_due_polls
-
+def scheduler_tick(supervisor: ListenerSupervisor | None = None) -> None:
     schedule_due_polls()
+    if supervisor is not None:
+        supervisor.tick()
     # Events whose on-commit enqueue was lost (a crash right after commit) are picked up here.
     dispatch_pending()
 
 
-def run_scheduler(stop: threading.Event, *, interval: float, tick: Callable[[], None] = scheduler_tick) -> None:
+def run_scheduler(
+    stop: threading.Event,
+    *,
+    interval: float,
+    listeners: bool = True,
+    tick: Callable[[ListenerSupervisor | None], None] = scheduler_tick,
+) -> None:
+    """Every `interval` seconds: enqueue due polls, start listeners for free streaming sources, dispatch events."""
+    supervisor = (
+        ListenerSupervisor(owner=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}", stop=stop) if listeners else None
+    )
     while not stop.is_set():
         try:
             close_old_connections()
-            tick()
+            tick(supervisor)
         except Exception:
             logger.exception("scheduler tick failed; trying again in %ss", interval)
         finally:
             close_old_connections()
         stop.wait(interval)
+    if supervisor is not None:
+        supervisor.join()
+    connections.close_all()
 
 
 def uses_redis() -> bool:

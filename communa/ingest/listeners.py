@@ -1,0 +1,118 @@
+"""Listeners: long-lived loops that follow streaming sources (Matrix /sync, IRC, IMAP IDLE).
+
+A streaming connector's `fetch(cursor)` blocks until something happens (or its long-poll times out), so a
+listener is simply `poll_source` in a loop, on a thread of a worker. Exactly one listener follows a
+source at a time, across every worker on every machine: the worker must hold the source's lease, taken
+and renewed with a conditional UPDATE. A worker that dies stops renewing; its lease expires and the
+supervisor of another worker takes the source over, resuming from the committed cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from django.db import close_old_connections, connections
+from django.db.models import Q
+from django.utils import timezone
+
+from communa.connectors.base import Capability
+from communa.connectors.models import Source, SourceStatus
+from communa.connectors.registry import CONNECTORS, connector_class
+from communa.ingest.polling import poll_source
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 90  # longer than any long-poll timeout, so a healthy listener always renews in time
+LISTENING = [SourceStatus.ACTIVE, SourceStatus.RETRYING]
+
+
+def streaming_kinds() -> list[str]:
+    return [kind for kind in CONNECTORS if Capability.STREAM in connector_class(kind).capabilities]
+
+
+def acquire_lease(*, source_id: int, owner: str, seconds: int = LEASE_SECONDS) -> bool:
+    """Take or renew the lease: succeeds when it is free, expired, or already ours."""
+    now = timezone.now()
+    free = Q(lease_expires_at=None) | Q(lease_expires_at__lt=now) | Q(lease_owner=owner)
+    taken = Source.objects.filter(free, pk=source_id, status__in=LISTENING).update(
+        lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds)
+    )
+    return taken == 1
+
+
+def release_lease(*, source_id: int, owner: str) -> None:
+    Source.objects.filter(pk=source_id, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
+
+
+def claimable_sources(*, owner: str) -> list[int]:
+    now = timezone.now()
+    return list(
+        Source.objects.filter(status__in=LISTENING, kind__in=streaming_kinds())
+        .filter(Q(lease_expires_at=None) | Q(lease_expires_at__lt=now))
+        .exclude(lease_owner=owner)
+        .values_list("pk", flat=True)
+    )
+
+
+def listen(*, source_id: int, owner: str, stop: threading.Event) -> None:
+    """Follow one source until told to stop, the lease is lost, or the source is paused or disabled."""
+    try:
+        while not stop.is_set() and acquire_lease(source_id=source_id, owner=owner):
+            wait = _seconds_until_due(source_id)
+            if wait > 0:
+                stop.wait(min(wait, LEASE_SECONDS / 3))  # backing off after a failure; keep renewing
+                continue
+            try:
+                poll_source(source_id=source_id)
+            except Exception:
+                # poll_source records platform errors on the source; this is a bug or a lost database.
+                logger.exception("listener for source %s failed; backing off", source_id)
+                stop.wait(10)
+            finally:
+                close_old_connections()
+    finally:
+        release_lease(source_id=source_id, owner=owner)
+        connections.close_all()  # this thread's connections only: they are thread-local
+
+
+def _seconds_until_due(source_id: int) -> float:
+    due = Source.objects.filter(pk=source_id).values_list("next_poll_at", flat=True).first()
+    if due is None:
+        return 0.0
+    return max(0.0, (due - timezone.now()).total_seconds())
+
+
+class ListenerSupervisor:
+    """Starts a listener thread for each streaming source this worker can lease, up to `limit`."""
+
+    def __init__(self, *, owner: str, stop: threading.Event, limit: int = 50) -> None:
+        self.owner = owner
+        self.stop = stop
+        self.limit = limit
+        self.threads: dict[int, threading.Thread] = {}
+
+    def tick(self) -> list[int]:
+        """Start listeners for newly claimable sources; return the ids started."""
+        self.threads = {pk: t for pk, t in self.threads.items() if t.is_alive()}
+        started: list[int] = []
+        for source_id in claimable_sources(owner=self.owner):
+            if len(self.threads) >= self.limit:
+                break
+            if source_id in self.threads or not acquire_lease(source_id=source_id, owner=self.owner):
+                continue
+            thread = threading.Thread(
+                target=listen,
+                kwargs={"source_id": source_id, "owner": self.owner, "stop": self.stop},
+                name=f"listener-{source_id}",
+                daemon=True,
+            )
+            thread.start()
+            self.threads[source_id] = thread
+            started.append(source_id)
+        return started
+
+    def join(self, timeout: float = 5.0) -> None:
+        for thread in self.threads.values():
+            thread.join(timeout)

@@ -1,0 +1,22 @@
+"""Test settings: the real settings, with each pytest-xdist worker on its own Redis database.
+
+Without this, two test processes would consume each other's RQ jobs from the same queues.
+"""
+
+from __future__ import annotations
+
+import os
+
+from communa.config.settings import *  # noqa: F403
+from communa.config.settings import REDIS_URL
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_index = int(_worker.removeprefix("gw") or 0) if _worker.startswith("gw") else 0
+
+if REDIS_URL:
+    _base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.rsplit("/", 1)[-1].isdigit() else REDIS_URL.rstrip("/")
+    TEST_REDIS_URL = f"{_base}/{15 - (_index % 8)}"
+    RQ_QUEUES = {name: {"URL": TEST_REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in ("default", "ingest")}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL}}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
