@@ -5,6 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from communa.accounts.models import Membership
+from communa.accounts.roles import Perm, role_has
 
 
 def workspaces(request: HttpRequest) -> dict[str, Any]:
@@ -18,4 +19,6 @@ def workspaces(request: HttpRequest) -> dict[str, Any]:
         "my_workspaces": [m.workspace for m in memberships],
         "current_workspace": current.workspace if current else None,
         "current_role": current.role if current else None,
+        # What the navigation may offer: `{% if "manage_sources" in current_perms %}`.
+        "current_perms": frozenset(p.value for p in Perm if current and role_has(current.role, p)),
     }
