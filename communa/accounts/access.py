@@ -22,12 +22,17 @@ def membership_for(user: User | AnonymousUser, workspace_slug: str) -> Membershi
     return membership
 
 
-def access_workspace(user: User | AnonymousUser, workspace_slug: str, perm: Perm) -> Workspace:
-    """The workspace if the user is a member whose role grants `perm`; 404 for outsiders, 403 otherwise."""
+def access_membership(user: User | AnonymousUser, workspace_slug: str, perm: Perm) -> Membership:
+    """Like access_workspace, for callers that also need the user's role."""
     membership = membership_for(user, workspace_slug)
     if not role_has(membership.role, perm):
         raise PermissionDenied
-    return membership.workspace
+    return membership
+
+
+def access_workspace(user: User | AnonymousUser, workspace_slug: str, perm: Perm) -> Workspace:
+    """The workspace if the user is a member whose role grants `perm`; 404 for outsiders, 403 otherwise."""
+    return access_membership(user, workspace_slug, perm).workspace
 
 
 def can(user: User | AnonymousUser, workspace: Workspace, perm: Perm) -> bool:
