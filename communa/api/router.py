@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from ninja import NinjaAPI
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI, Swagger
 
+from communa.accounts.api import router as workspaces_router
 from communa.api.auth import ApiTokenAuth
+from communa.connectors.api import router as sources_router
+from communa.stream.api import router as messages_router
 
 api = NinjaAPI(
     title="Communa API",
     version="1",
     urls_namespace="api",
     auth=ApiTokenAuth(),
+    # Swagger UI comes from ninja's packaged static files ("ninja" is in INSTALLED_APPS), never a CDN;
+    # no validatorUrl, or Swagger UI would send the schema to validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": True}),
     description="Token-authenticated access to a workspace's sources and messages. "
     "Send `Authorization: Bearer <token>`; create tokens under your account settings or with "
-    "`communa token create`.",
+    "`communa token create`. Name the workspace with the `workspace` query parameter (its slug) "
+    "unless you belong to only one. Guide: docs/api.md.",
 )
+api.add_router("/workspaces", workspaces_router)
+api.add_router("/sources", sources_router)
+api.add_router("/messages", messages_router)
+
+
+@api.exception_handler(PermissionDenied)
+def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    """A member whose role lacks the permission: 403 in the API's JSON shape, not Django's HTML page."""
+    return api.create_response(request, {"detail": _("Your role in this workspace does not allow this.")}, status=403)
