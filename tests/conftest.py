@@ -35,7 +35,8 @@ class FakeConfig(ConnectorConfig):
 
 
 class FakeConnector(Connector):
-    """Payloads are already almost messages: {"id", "author", "text", "at", "parent", "thread", "edited"}."""
+    """Payloads are already almost messages: {"id", "author", "text", "at", "parent", "thread", "edited",
+    "title", "url", "language"}."""
 
     kind = "fake"
     label = "Fake"
@@ -64,6 +65,9 @@ class FakeConnector(Connector):
                 thread_external_id=p.get("thread", ""),
                 edited_at=datetime.fromisoformat(p["edited"]) if p.get("edited") else None,
                 deleted=bool(p.get("deleted")),
+                title=p.get("title", ""),
+                url=p.get("url", ""),
+                language=p.get("language", ""),
             )
         ]
 
