@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -64,6 +64,8 @@ def index(request: HttpRequest, workspace: str) -> HttpResponse:
 def change_role(request: HttpRequest, workspace: str, membership_id: int) -> HttpResponse:
     me = access_membership(request.user, workspace, Perm.MANAGE_TEAM)
     ws = me.workspace
+    # Another workspace's membership is a 404 whatever was posted: look it up before judging the form.
+    get_object_or_404(Membership, workspace=ws, pk=membership_id)
     form = RoleForm(request.POST, include_owner=True)  # the service decides who may grant "owner"
     if not form.is_valid():
         return _render_team(request, me, status=400, error=_("Choose one of the roles in the list."))

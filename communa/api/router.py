@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Swagger
+from ninja.errors import ValidationError
 
 from communa.accounts.api import router as workspaces_router
 from communa.api.auth import ApiTokenAuth
@@ -34,3 +37,17 @@ api.add_router("/messages", messages_router)
 def forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     """A member whose role lacks the permission: 403 in the API's JSON shape, not Django's HTML page."""
     return api.create_response(request, {"detail": _("Your role in this workspace does not allow this.")}, status=403)
+
+
+def _location(error: dict[str, Any]) -> dict[str, Any]:
+    """["body", "body", "name"] -> ["body", "name"]: every body parameter is named `body`, which says nothing."""
+    loc = list(error.get("loc", []))
+    if loc[:2] == ["body", "body"]:
+        error = {**error, "loc": ["body", *loc[2:]]}
+    return error
+
+
+@api.exception_handler(ValidationError)
+def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """422 with one error per problem: where (`loc`), what (`msg`) and its kind (`type`)."""
+    return api.create_response(request, {"detail": [_location(e) for e in exc.errors]}, status=422)

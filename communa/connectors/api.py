@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError, ValidationError
 from pydantic import ConfigDict
 
@@ -145,7 +145,7 @@ def get_source_detail(request: Any, source_id: int, workspace: WorkspaceParam = 
 
 
 @router.post("", response={201: SourceOut, **ERRORS}, summary="Create a source")
-def create(request: Any, body: SourceIn, workspace: WorkspaceParam = None) -> tuple[int, SourceOut]:
+def create(request: Any, body: SourceIn, workspace: WorkspaceParam = None) -> Status[SourceOut]:
     """Connect a new source. `config` is checked against the connector's settings; secrets are encrypted."""
     ws = api_workspace(request, workspace, Perm.MANAGE_SOURCES)
     cls = _connector(body.kind)
@@ -159,7 +159,7 @@ def create(request: Any, body: SourceIn, workspace: WorkspaceParam = None) -> tu
         actor=api_user(request),
         poll_interval=body.poll_interval or settings.COMMUNA_DEFAULT_POLL_SECONDS,
     )
-    return 201, source_out(source, manage=True)
+    return Status(201, source_out(source, manage=True))
 
 
 @router.patch("/{source_id}", response={200: SourceOut, 409: ErrorOut, **ERRORS}, summary="Change a source")

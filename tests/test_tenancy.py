@@ -1,0 +1,249 @@
+"""Tenancy: a user of one workspace gets 404 for every object of another, on every page and API endpoint.
+
+The page tests walk Django's URL resolver, so a page added later is covered without touching this file;
+a new URL parameter that is not an object id this file knows makes the walk fail loudly instead of
+skipping the page. The API tests walk the OpenAPI document the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from communa.accounts.models import Invitation, Membership, User, Workspace
+from communa.accounts.roles import Role
+from communa.accounts.services import create_api_token, create_invitation
+from communa.connectors.models import Source
+from communa.ingest.services import ingest_events
+from communa.members.models import Identity, Member
+from communa.stream.models import Message, Thread
+from tests.conftest import login, raw
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # namespaced, for reverse()
+    kwargs: dict[str, str]  # parameter name -> converter class name ("IntConverter", ...)
+
+
+def _converters(pattern: Any) -> dict[str, str]:
+    converters = getattr(pattern, "converters", None)
+    if converters is not None:
+        return {name: type(conv).__name__ for name, conv in converters.items()}
+    return dict.fromkeys(pattern.regex.groupindex, "RegexGroup")  # re_path(): no converter to go by
+
+
+def _walk(patterns: list[Any], namespace: str = "", kwargs: dict[str, str] | None = None) -> Iterator[Route]:
+    for entry in patterns:
+        found = {**(kwargs or {}), **_converters(entry.pattern)}
+        if isinstance(entry, URLResolver):
+            prefix = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _walk(entry.url_patterns, prefix, found)
+        elif isinstance(entry, URLPattern):
+            assert entry.name, f"the URL pattern {entry.pattern} has no name: name it so tests can reach it"
+            yield Route(name=namespace + entry.name, kwargs=found)
+
+
+def workspace_routes() -> list[Route]:
+    routes = [route for route in _walk(get_resolver().url_patterns) if "workspace" in route.kwargs]
+    assert len(routes) >= 4  # the stream, the sources, the team; a broken walk must not pass by testing nothing
+    return routes
+
+
+@pytest.fixture
+def acme_objects(
+    workspace: Workspace, owner: User, manager: User, analyst: User, fake_source: Source
+) -> dict[str, int]:
+    """One object of each kind in acme, by the URL parameter names pages use for them."""
+    ingest_events(source=fake_source, events=[raw("m1", "ana", "hi"), raw("m2", "ben", "hello", 1, parent="m1")])
+    message = Message.objects.get(external_id="m2")
+    invitation = create_invitation(workspace=workspace, role=Role.ANALYST, invited_by=owner)
+    assert message.thread_id is not None
+    assert message.member_id is not None
+    ids = {
+        "source_id": fake_source.pk,
+        "message_id": message.pk,
+        "thread_id": message.thread_id,
+        "member_id": message.member_id,
+        "identity_id": Identity.objects.get(workspace=workspace, external_id="ben").pk,
+        "membership_id": Membership.objects.get(workspace=workspace, user=analyst).pk,
+        "invitation_id": invitation.pk,
+    }
+    return ids | {"source": ids["source_id"], "message": ids["message_id"], "thread": ids["thread_id"]}
+
+
+# URL parameters that are not object ids, with a value that is valid in any workspace.
+PLAIN_VALUES = {"kind": "fake"}
+
+
+def _route_kwargs(route: Route, slug: str, objects: dict[str, int]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"workspace": slug}
+    for name in route.kwargs.keys() - {"workspace"}:
+        known = {**objects, **PLAIN_VALUES}
+        assert name in known, (
+            f"{route.name} takes `{name}`: add an acme object for it to acme_objects(), or a value to"
+            " PLAIN_VALUES, in tests/test_tenancy.py"
+        )
+        kwargs[name] = known[name]
+    return kwargs
+
+
+def assert_nothing_revealed(client: Client, method: str, route: Route, slug: str, objects: dict[str, int]) -> None:
+    """404, or a 405 that the method alone decides: the same answer as for a workspace that does not exist."""
+    url = reverse(route.name, kwargs=_route_kwargs(route, slug, objects))
+    status = getattr(client, method)(url).status_code
+    if status == 405:
+        nowhere = reverse(route.name, kwargs=_route_kwargs(route, "no-such-workspace", objects))
+        assert getattr(client, method)(nowhere).status_code == 405, f"{method.upper()} {url} ({route.name})"
+        return
+    assert status == 404, f"{method.upper()} {url} ({route.name}) gave {status}"
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table except sessions: a denied request must leave all of it as it was."""
+    skip = {"sessions.session"}
+    state = {}
+    for model in apps.get_models():
+        if model._meta.label_lower in skip or not model._meta.managed:
+            continue
+        rows = list(model._default_manager.order_by("pk").values())
+        for row in rows:
+            row.pop("last_used_at", None)  # the API notes each use of the outsider's own token
+            row.pop("last_login", None)
+        state[model._meta.label_lower] = rows
+    return state
+
+
+def test_the_walk_finds_the_pages_of_this_issue() -> None:
+    names = {route.name for route in workspace_routes()}
+    assert {"stream:index", "sources:index", "team:index", "team:change_role", "team:invite", "team:audit"} <= names
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_outsider_gets_404_on_every_workspace_page(
+    client: Client, outsider: User, acme_objects: dict[str, int], method: str
+) -> None:
+    """Oscar manages rival. Every page of acme, read or write, is a 404 for him and changes nothing."""
+    login(client, outsider)
+    before = snapshot()
+    for route in workspace_routes():
+        assert_nothing_revealed(client, method, route, "acme", acme_objects)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_acme_ids_are_404_inside_the_outsiders_own_workspace(
+    client: Client, outsider: User, acme_objects: dict[str, int], method: str
+) -> None:
+    """Oscar manages rival: putting acme's ids in rival's pages must not reach acme's objects."""
+    login(client, outsider)
+    before = snapshot()
+    for route in workspace_routes():
+        if not route.kwargs.keys() - {"workspace", *PLAIN_VALUES}:
+            continue  # no object id: nothing of acme's to reach through rival's URL
+        assert_nothing_revealed(client, method, route, "rival", acme_objects)
+    assert snapshot() == before
+
+
+def test_a_visitor_is_sent_to_sign_in_from_every_workspace_page(client: Client, acme_objects: dict[str, int]) -> None:
+    for route in workspace_routes():
+        url = reverse(route.name, kwargs=_route_kwargs(route, "acme", acme_objects))
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/"), url
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+# A valid body for each write, so that the only reason for a refusal is the workspace.
+API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/v1/sources"): {"kind": "fake", "name": "Mine now", "config": {}},
+    ("patch", "/api/v1/sources/{source_id}"): {"name": "Mine now", "paused": True},
+}
+
+
+def api_operations(client: Client) -> list[tuple[str, str]]:
+    schema = client.get("/api/v1/openapi.json").json()
+    operations = [(method, path) for path, item in schema["paths"].items() for method in item]
+    assert len(operations) >= 7
+    return operations
+
+
+def _api_call(client: Client, headers: dict[str, str], method: str, path: str, query: str, ids: dict[str, int]) -> Any:
+    url = path.format(**ids) + query
+    if method in {"get", "delete"}:
+        return getattr(client, method)(url, **headers)
+    body = API_BODIES[(method, path)]  # a new write endpoint needs a valid body here
+    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize("query", ["?workspace=acme", "?workspace=rival", ""])
+def test_outsider_gets_404_from_every_api_endpoint(
+    client: Client, outsider: User, acme_objects: dict[str, int], query: str
+) -> None:
+    """acme's slug is a 404; acme's ids under rival (named, or implied as oscar's only workspace) too."""
+    _token, plaintext = create_api_token(user=outsider, name="probe")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+    before = snapshot()
+    checked = 0
+    for method, path in api_operations(client):
+        if path == "/api/v1/workspaces":
+            continue  # not scoped to one workspace: see the next test
+        if query != "?workspace=acme" and "{" not in path:
+            continue  # rival's own lists are oscar's to read; acme's ids in filters are tested below
+        response = _api_call(client, headers, method, path, query, acme_objects)
+        assert response.status_code == 404, f"{method.upper()} {path}{query} gave {response.status_code}"
+        assert response.json() == {"detail": "Not Found"}
+        checked += 1
+    assert checked >= 3
+    assert snapshot() == before
+
+
+def test_outsider_lists_only_his_workspace(client: Client, outsider: User, acme_objects: dict[str, int]) -> None:
+    _token, plaintext = create_api_token(user=outsider, name="probe")
+    response = client.get("/api/v1/workspaces", HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    assert [(w["slug"], w["role"]) for w in response.json()] == [("rival", "manager")]
+
+
+@pytest.mark.parametrize("param", ["source", "member", "thread"])
+def test_acme_ids_in_filters_match_nothing_in_rival(
+    client: Client, outsider: User, acme_objects: dict[str, int], param: str
+) -> None:
+    _token, plaintext = create_api_token(user=outsider, name="probe")
+    response = client.get(
+        "/api/v1/messages",
+        {"workspace": "rival", param: acme_objects[param if param != "member" else "member_id"]},
+        HTTP_AUTHORIZATION=f"Bearer {plaintext}",
+    )
+    assert (response.status_code, response.json()) == (200, {"items": [], "next_cursor": None})
+
+
+def test_rival_data_stays_out_of_acme_results(
+    client: Client, owner: User, other_workspace: Workspace, acme_objects: dict[str, int]
+) -> None:
+    """The other direction: acme's owner listing acme sees none of rival's sources or messages."""
+    rival_source = Source.objects.create(workspace=other_workspace, kind="fake", name="Rival room")
+    ingest_events(source=rival_source, events=[raw("r1", "zed", "rival news")])
+    _token, plaintext = create_api_token(user=owner, name="probe")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+
+    sources = client.get("/api/v1/sources", **headers).json()
+    messages = client.get("/api/v1/messages", **headers).json()["items"]
+
+    assert [s["name"] for s in sources] == ["Fake room"]
+    assert [m["external_id"] for m in messages] == ["m2", "m1"]
+    assert client.get(f"/api/v1/sources/{rival_source.pk}", **headers).status_code == 404
+    rival_message = Message.objects.get(external_id="r1")
+    assert client.get(f"/api/v1/messages/{rival_message.pk}", **headers).status_code == 404
+    assert Thread.objects.filter(workspace=other_workspace).count() == 1
+    assert Member.objects.filter(workspace=other_workspace).count() == 1
+    assert Invitation.objects.filter(workspace=other_workspace).count() == 0
