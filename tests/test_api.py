@@ -18,7 +18,7 @@ from communa.accounts.roles import Role
 from communa.accounts.services import add_member, create_api_token, create_workspace
 from communa.audit.models import AuditEntry
 from communa.connectors import registry
-from communa.connectors.base import Capability, NormalizedMessage, RawItem
+from communa.connectors.base import Capability
 from communa.connectors.models import Source, SourceStatus
 from communa.connectors.services import load_config
 from communa.ingest.services import ingest_events
@@ -42,16 +42,6 @@ class VaultConnector(FakeConnector):
     Config = VaultConfig
 
 
-class LingualConnector(FakeConnector):
-    """The fake connector, plus the payload's `language`, so that the language filter has data."""
-
-    def normalize(self, item: RawItem) -> list[NormalizedMessage]:
-        messages = super().normalize(item)
-        for message in messages:
-            message.language = item.payload.get("language", "")
-        return messages
-
-
 @pytest.fixture
 def vault_connector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setitem(registry.CONNECTORS, "vault", "tests.test_api.VaultConnector")
@@ -61,10 +51,8 @@ def vault_connector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def messages(fake_source: Source, monkeypatch: pytest.MonkeyPatch) -> dict[str, Message]:
+def messages(fake_source: Source) -> dict[str, Message]:
     """Six messages in acme, one minute apart: two threads, three people, two languages, one deleted."""
-    monkeypatch.setitem(registry.CONNECTORS, "fake", "tests.test_api.LingualConnector")
-    registry.connector_class.cache_clear()
     ingest_events(
         source=fake_source,
         events=[
