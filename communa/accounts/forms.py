@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm, UsernameField
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from communa.accounts.models import User
@@ -19,7 +20,8 @@ _TZ_AREAS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Austra
 
 def time_zone_choices() -> list[tuple[str, Any]]:
     zones = sorted(tz for tz in known_time_zones() if tz.startswith(_TZ_AREAS))
-    return [("", _("UTC (default)")), *((tz, tz.replace("_", " ")) for tz in zones)]
+    default = gettext("The server's time zone (%(zone)s)") % {"zone": settings.TIME_ZONE}
+    return [("", default), *((tz, tz.replace("_", " ")) for tz in zones)]
 
 
 def language_choices() -> list[tuple[str, Any]]:

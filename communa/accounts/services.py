@@ -227,7 +227,7 @@ def known_time_zones() -> frozenset[str]:
 
 
 def set_preferences(*, user: User, language: str, time_zone: str) -> User:
-    """Save the user's language and time zone; empty means "the browser's language" and "UTC"."""
+    """Save the user's language and time zone; empty means the browser's language and the server's zone."""
     if language and language not in {code for code, _name in settings.LANGUAGES}:
         raise PreferenceError(f"unknown language {language!r}")
     if time_zone and time_zone not in known_time_zones():
