@@ -4,6 +4,14 @@ A connector is a small class in its own folder (connectors/<kind>/connector.py) 
 It reads (fetch for polling, parse_webhook for pushes, a listener for streams in later issues), turns raw
 payloads into normalized messages (`normalize`, a pure function tested on captured payloads), and, where
 the platform allows, writes (reply, publish, moderate) — each write is called by the outbox exactly once.
+
+The write side is small on purpose: `reply` and `moderate`, each raising NotImplementedError unless the
+connector overrides it. Callers check first: `Capability.REPLY in cls.capabilities` before `reply`, and
+`cls.can_moderate(action)` (the MODERATE capability plus the action in `moderation_actions`) before
+`moderate`. Every write takes the outbox row's idempotency key, which the connector passes to the
+platform's own idempotency mechanism where there is one (Matrix transaction ids), so that a retried call
+never acts twice; where there is none, the connector makes the action idempotent itself (read, then act
+only if needed).
 """
 
 from __future__ import annotations
@@ -37,6 +45,17 @@ class MessageKind(StrEnum):
     LEAVE = "leave"
     ARTICLE = "article"
     OTHER = "other"
+
+
+class ModerationAction(StrEnum):
+    """What a moderator can do to a message or a member. Each connector lists what its platform supports."""
+
+    REMOVE_MESSAGE = "remove_message"
+    MUTE = "mute"  # the member stays but cannot post until unmuted
+    UNMUTE = "unmute"
+    KICK = "kick"  # out of the channel, free to come back
+    BAN = "ban"  # out, and kept out until unbanned
+    UNBAN = "unban"
 
 
 class ConnectorConfig(BaseModel):
@@ -104,6 +123,32 @@ class WebhookRequest:
     headers: Mapping[str, str]  # lower-case names
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """The message a reply answers, in the platform's terms (external ids as stored on Message rows)."""
+
+    channel: str  # where it was posted: a Matrix room id, an IRC channel, a mailbox
+    message_external_id: str
+    thread_external_id: str = ""  # the thread root, when the message is inside a thread
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModerationTarget:
+    """Who or what a moderation action applies to: a member (mute … unban) or a message (remove)."""
+
+    channel: str
+    user_external_id: str = ""
+    message_external_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the platform answered to a write: the id of what it created, empty when it creates nothing."""
+
+    external_id: str = ""
+    url: str = ""
+
+
 class WebhookRejected(Exception):
     """The push is refused; `status` and `reason` go back to the sender and into a RejectedEvent."""
 
@@ -120,6 +165,7 @@ class Connector:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     docs_page: ClassVar[str] = ""
+    moderation_actions: ClassVar[frozenset[ModerationAction]] = frozenset()
 
     def __init__(self, config: ConnectorConfig, *, source_key: str = "") -> None:
         self.config = config
@@ -137,3 +183,23 @@ class Connector:
     def normalize(self, item: RawItem) -> list[NormalizedMessage]:
         """Turn one stored payload into messages. Pure: no I/O, no database, deterministic."""
         raise NotImplementedError
+
+    @classmethod
+    def can_moderate(cls, action: ModerationAction) -> bool:
+        return Capability.MODERATE in cls.capabilities and action in cls.moderation_actions
+
+    def reply(self, *, target: ReplyTarget, text: str, idempotency_key: str) -> SendResult:
+        """Post `text` as a reply to `target`; the same `idempotency_key` never posts twice.
+
+        Raise core.http.TransientError / PermanentError on failure. Only for connectors with Capability.REPLY.
+        """
+        raise NotImplementedError(f"{self.kind} cannot reply")
+
+    def moderate(
+        self, *, action: ModerationAction, target: ModerationTarget, reason: str = "", idempotency_key: str
+    ) -> SendResult:
+        """Apply `action` to `target`; repeating it (same key, or an action already in effect) is harmless.
+
+        Raise core.http.TransientError / PermanentError on failure. Only where `can_moderate(action)`.
+        """
+        raise NotImplementedError(f"{self.kind} cannot {action.value.replace('_', ' ')}")

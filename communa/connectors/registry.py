@@ -12,6 +12,7 @@ CONNECTORS: dict[str, str] = {
     "feeds": "communa.connectors.feeds.connector.FeedsConnector",
     "webhook": "communa.connectors.webhook.connector.WebhookConnector",
     "import": "communa.connectors.imports.connector.ImportConnector",
+    "matrix": "communa.connectors.matrix.connector.MatrixConnector",
 }
 
 
