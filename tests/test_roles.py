@@ -235,3 +235,41 @@ def test_api_by_role(client: Client, team: dict[str, User], fake_source: Source,
         if expected == 403:
             assert response.json() == {"detail": "Your role in this workspace does not allow this."}
             assert sorted(Source.objects.values_list("pk", "name")) == before
+
+
+def test_a_manager_who_steps_down_leaves_the_team_page(
+    client: Client, workspace: Workspace, team: dict[str, User]
+) -> None:
+    login(client, team["manager"])
+
+    demoted = client.post(
+        f"/w/acme/team/members/{membership(workspace, team['manager']).pk}/role/", {"role": "analyst"}
+    )
+    assert (demoted.status_code, demoted["Location"]) == (302, "/")
+
+    left = client.post(f"/w/acme/team/members/{membership(workspace, team['volunteer']).pk}/remove/")
+    assert left.status_code == 403  # an analyst now
+    assert roles(workspace)["marco"] == "analyst"
+
+
+def test_a_manager_may_leave(client: Client, workspace: Workspace, team: dict[str, User]) -> None:
+    login(client, team["manager"])
+
+    response = client.post(f"/w/acme/team/members/{membership(workspace, team['manager']).pk}/remove/")
+
+    assert (response.status_code, response["Location"]) == (302, "/")
+    assert "marco" not in roles(workspace)
+
+
+def test_team_page_queries_do_not_grow_with_the_team(
+    client: Client, workspace: Workspace, team: dict[str, User], django_assert_max_num_queries: Any
+) -> None:
+    for n in range(10):
+        add_member(workspace=workspace, user=make_user(f"extra{n}"), role=Role.VOLUNTEER)
+    login(client, team["owner"])
+
+    with django_assert_max_num_queries(8):
+        response = client.get("/w/acme/team/")
+
+    assert response.status_code == 200
+    assert response.content.decode().count("Remove extra") == 10

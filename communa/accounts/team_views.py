@@ -20,7 +20,7 @@ from communa.accounts import services
 from communa.accounts.access import access_membership, access_workspace
 from communa.accounts.forms import InvitationForm, RoleForm
 from communa.accounts.models import Invitation, Membership, User, Workspace
-from communa.accounts.roles import Perm, Role
+from communa.accounts.roles import Perm, Role, role_has
 from communa.accounts.selectors import members_of, pending_invitations
 from communa.audit.selectors import audit_entries
 from communa.core.pagination import InvalidCursor, paginate_newest_first
@@ -82,6 +82,8 @@ def change_role(request: HttpRequest, workspace: str, membership_id: int) -> Htt
         _("%(user)s is now %(role)s.")
         % {"user": membership.user.get_username(), "role": membership.get_role_display()},
     )
+    if membership.user_id == me.user_id and not role_has(membership.role, Perm.MANAGE_TEAM):
+        return redirect("home")  # they gave up managing the team: this page is no longer theirs to see
     return redirect("team:index", workspace=ws.slug)
 
 
