@@ -378,3 +378,8 @@ def test_token_command_refuses_unknown_users_and_tokens(owner: User) -> None:
     with pytest.raises(CommandError, match="olga has no live token with id 999"):
         call_command("token", "revoke", "--user", "olga", "--id", "999")
     assert not ApiToken.objects.exists()
+
+
+def test_settings_page_links_to_the_api_docs(client: Client, owner: User) -> None:
+    login(client, owner)
+    assert 'href="/api/v1/docs"' in client.get("/accounts/settings/").content.decode()

@@ -22,7 +22,7 @@ api = NinjaAPI(
     auth=ApiTokenAuth(),
     # Swagger UI comes from ninja's packaged static files ("ninja" is in INSTALLED_APPS), never a CDN;
     # no validatorUrl, or Swagger UI would send the schema to validator.swagger.io.
-    docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": True}),
+    docs=Swagger(settings={"validatorUrl": None}),
     description="Token-authenticated access to a workspace's sources and messages. "
     "Send `Authorization: Bearer <token>`; create tokens under your account settings or with "
     "`communa token create`. Name the workspace with the `workspace` query parameter (its slug) "
