@@ -5,9 +5,10 @@ survives as markup, nothing invisible to a reader survives as text (scripts, sty
 comments, embedded frames), entities are decoded, and the layout a reader relies on is kept as plain
 line breaks (paragraphs, list items, the lines of a code block).
 
-Parsing and cleaning are html-text's (lxml's forgiving HTML parser and lxml-html-clean's cleaner); this
-module only adds what plain text for a community inbox needs on top: no <head>, list bullets, and the line
-breaks of <pre> blocks.
+Cleaning and layout are html-text's (on lxml's forgiving HTML parser and lxml-html-clean's cleaner); this
+module only adds what plain text for a community inbox needs on top: deep trees, no <head>, list bullets,
+and the line breaks of <pre> blocks. Trees deeper than libxml2's hard limit (2048 levels, only seen in
+hostile input) lose what follows the limit; nothing raises.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import re
 from typing import Any
 
 import html_text
+import lxml.etree  # type: ignore[import-untyped]
+import lxml.html  # type: ignore[import-untyped]
 
 # Elements whose content a reader never sees in a browser, dropped with everything inside them.
 _INVISIBLE = ("head", "title", "template", "noscript", "iframe")
@@ -44,12 +47,20 @@ def html_to_text(markup: str) -> str:
 def _clean_tree(markup: str) -> Any:
     """Parse and strip scripts, styles, comments and frames; None when lxml cannot make a tree of it."""
     try:
-        tree = html_text.parse_html(markup)
+        tree = _parse(markup)
         # Before the cleaner: it unwraps some of these (iframe) and would leave their fallback text behind.
         _drop_invisible(tree)
         return html_text.cleaner.clean_html(tree)
     except Exception:  # noqa: BLE001 — lxml raises assorted types on hostile input; text must never crash
         return None
+
+
+def _parse(markup: str) -> Any:
+    """lxml's forgiving HTML parser, allowed deep trees: broken mail HTML nests hundreds of unclosed tags,
+    and the default depth limit (256) would silently drop everything after them."""
+    parser = lxml.html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)  # parsers are per thread
+    root = lxml.etree.fromstring(markup.replace("\x00", "").encode("utf-8"), parser=parser)
+    return root if root is not None else lxml.etree.fromstring(b"<html/>", parser=parser)
 
 
 def _drop_invisible(tree: Any) -> None:
