@@ -20,3 +20,9 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as in production (WAL, busy timeout), not the shared-cache in-memory database, whose table
+    # locks make threads (listeners, racing schedulers) fail instead of wait. pytest-xdist suffixes the
+    # name per worker.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-communa.sqlite3")}  # noqa: F405

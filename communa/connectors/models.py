@@ -42,7 +42,10 @@ class Source(WorkspaceScopedModel, TimeStampedModel):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "next_poll_at"], name="source_due")]
+        indexes = [
+            models.Index(fields=["status", "next_poll_at"], name="source_due"),
+            models.Index(fields=["workspace", "name"], name="source_ws_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name

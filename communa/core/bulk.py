@@ -7,7 +7,9 @@ plain tuples in column order: no model instances are built, which is what makes 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, models
@@ -16,26 +18,88 @@ Row = Sequence[Any]
 
 
 def _column_adapters(fields: Sequence[models.Field[Any, Any]]) -> list[Callable[[Any], Any] | None]:
+    """Per-column converters to what the database driver takes, chosen once per statement.
+
+    Django's `get_db_prep_save` costs microseconds per value, which dominated ingest; these produce the same
+    stored values directly. Other field types pass through unchanged (strings, ints, bools, None).
+    """
     adapters: list[Callable[[Any], Any] | None] = []
     for field in fields:
         internal = field.get_internal_type()
-        if internal in {"JSONField", "DateTimeField", "DateField", "UUIDField", "DecimalField"}:
+        if internal == "DateTimeField":
+            adapters.append(_sqlite_datetime if connection.vendor == "sqlite" else _aware_datetime)
+        elif internal == "JSONField":
+            adapters.append(_sqlite_json if connection.vendor == "sqlite" else _driver_json)
+        elif internal in {"DateField", "UUIDField", "DecimalField"}:
             adapters.append(functools.partial(_prep, field))
         else:
             adapters.append(None)
     return adapters
 
 
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: Communa stores timezone-aware datetimes only")
+    return value
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    # Exactly Django's SQLite format with USE_TZ: naive UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]".
+    if value.tzinfo is not UTC:
+        value = _aware(value).astimezone(UTC)
+    return str(value.replace(tzinfo=None))
+
+
+def _aware_datetime(value: datetime) -> datetime:
+    return _aware(value)
+
+
+class JsonText(str):
+    """JSON already serialized by the caller (who needed the text anyway): stored without re-encoding."""
+
+
+def _sqlite_json(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _driver_json(value: Any) -> Any:
+    return connection.ops.adapt_json_value(value, None)
+
+
+def _pg_json_text(value: JsonText) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value, dumps=str)
+
+
 def _prep(field: models.Field[Any, Any], value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
-def adapt_rows(fields: Sequence[models.Field[Any, Any]], rows: Iterable[Row]) -> list[tuple[Any, ...]]:
-    adapters = _column_adapters(fields)
-    pairs = list(enumerate(adapters))
-    if not any(adapter for _, adapter in pairs):
-        return [tuple(row) for row in rows]
-    return [tuple(adapter(row[i]) if adapter else row[i] for i, adapter in pairs) for row in rows]
+def adapt_rows(fields: Sequence[models.Field[Any, Any]], rows: Iterable[Row]) -> list[list[Any]]:
+    converters = [(i, adapter) for i, adapter in enumerate(_column_adapters(fields)) if adapter is not None]
+    # Timestamps repeat within a batch (an unedited message's revision is its creation time; ingested_at is
+    # one value), so each distinct one is converted once.
+    memo: dict[Any, Any] = {}
+    out: list[list[Any]] = []
+    for row in rows:
+        values = list(row)
+        for i, adapter in converters:
+            value = values[i]
+            if value is None:
+                continue
+            if isinstance(value, JsonText):
+                values[i] = value if connection.vendor == "sqlite" else _pg_json_text(value)
+                continue
+            if adapter is _sqlite_datetime:
+                converted = memo.get(value)
+                if converted is None:
+                    converted = memo[value] = adapter(value)
+                values[i] = converted
+            else:
+                values[i] = adapter(value)
+        out.append(values)
+    return out
 
 
 def upsert(
@@ -83,6 +147,31 @@ def _column(model: type[models.Model], name: str) -> str:
     column = model._meta.get_field(name).column  # type: ignore[union-attr]
     assert isinstance(column, str)
     return column
+
+
+def select_in(sql: str, *, params: Sequence[Any] = (), values: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run `sql`, whose IN list is written `{marks}`, once per chunk of `values`; `params` bind first.
+
+    The ORM's `__in` lookup prepares every value through the field in Python, which showed up as a
+    large share of ingest time; this binds them as they are.
+    """
+    rows: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array parameter instead of hundreds of placeholders: one statement shape, planned once.
+            array_sql = sql.replace("IN ({marks})", "= ANY(%s)")
+            for chunk in chunked(values, 5000):
+                cursor.execute(array_sql, [*params, list(chunk)])
+                rows.extend(cursor.fetchall())
+            return rows
+        for chunk in chunked(values):
+            cursor.execute(sql.format(marks=", ".join(["%s"] * len(chunk))), [*params, *chunk])
+            rows.extend(cursor.fetchall())
+    return rows
+
+
+def table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
 
 def chunked(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:

@@ -6,7 +6,8 @@ from django.db import models
 class RawEvent(models.Model):
     """A platform payload exactly as received, stored before anything else so nothing is ever lost."""
 
-    source = models.ForeignKey("connectors.Source", on_delete=models.CASCADE, related_name="raw_events")
+    # Served by the unique (source, external_id) index: no index of its own.
+    source = models.ForeignKey("connectors.Source", on_delete=models.CASCADE, related_name="raw_events", db_index=False)
     external_id = models.CharField(max_length=255)
     payload = models.JSONField()
     received_at = models.DateTimeField()

@@ -26,10 +26,10 @@ from django.utils import timezone
 from communa.connectors.base import Connector, NormalizedIdentity, NormalizedMessage, RawItem
 from communa.connectors.models import Source
 from communa.connectors.services import build_connector
-from communa.core.bulk import chunked, upsert
+from communa.core.bulk import JsonText, chunked, select_in, table, upsert
 from communa.events.services import emit
 from communa.ingest.models import RawEvent
-from communa.ingest.text import clean_text, safe_payload
+from communa.ingest.text import clean_text, payload_json
 from communa.members.models import Identity, Member
 from communa.stream.models import Message, Thread
 
@@ -82,7 +82,9 @@ def store_raw_events(*, source: Source, items: Sequence[RawItem]) -> None:
         upsert(
             RawEvent,
             columns=["source", "external_id", "payload", "received_at", "processed_at", "error"],
-            rows=[(source.pk, ext, safe_payload(item.payload), now, None, "") for ext, item in latest.items()],
+            rows=[
+                (source.pk, ext, JsonText(payload_json(item.payload)), now, None, "") for ext, item in latest.items()
+            ],
             conflict=["source", "external_id"],
             update=["payload", "received_at", "processed_at", "error"],
         )
@@ -222,20 +224,24 @@ def _upsert_identities(*, source: Source, messages: Sequence[NormalizedMessage])
     by_platform: dict[str, list[str]] = {}
     for platform, external_id in authors:
         by_platform.setdefault(platform, []).append(external_id)
+    sql = (
+        f"SELECT external_id, id FROM {table(Identity)}"
+        " WHERE workspace_id = %s AND platform = %s AND external_id IN ({marks})"
+    )
     for platform, external_ids in by_platform.items():
-        for chunk in chunked(external_ids):
-            rows = Identity.objects.filter(workspace_id=ws, platform=platform, external_id__in=chunk)
-            ids.update({(platform, ext): pk for pk, ext in rows.values_list("pk", "external_id")})
+        rows = select_in(sql, params=[ws, platform], values=external_ids)
+        ids.update({(platform, ext): pk for ext, pk in rows})
     return ids
 
 
 def _ensure_members(*, identity_ids: Sequence[int], now: datetime) -> dict[int, int]:
     """Give every identity without a member a new one, set-based; return identity id → member id."""
-    quote = connection.ops.quote_name
-    member_t, identity_t = quote(Member._meta.db_table), quote(Identity._meta.db_table)
+    member_t, identity_t = table(Member), table(Identity)
     mapping: dict[int, int] = {}
     for chunk in chunked(list(identity_ids)):
-        pending = list(Identity.objects.filter(pk__in=chunk, member=None).values_list("pk", flat=True))
+        rows = select_in(f"SELECT id, member_id FROM {identity_t} WHERE id IN ({{marks}})", values=chunk)
+        pending = [pk for pk, member_id in rows if member_id is None]
+        mapping.update({pk: member_id for pk, member_id in rows if member_id is not None})
         if pending:
             marks = ", ".join(["%s"] * len(pending))
             created_at = Member._meta.get_field("created_at").get_db_prep_save(now, connection)
@@ -254,27 +260,33 @@ def _ensure_members(*, identity_ids: Sequence[int], now: datetime) -> dict[int, 
                     f" WHERE m.origin_identity_id = {identity_t}.id) WHERE member_id IS NULL AND id IN ({marks})",
                     pending,
                 )
-        mapping.update(dict(Identity.objects.filter(pk__in=chunk).values_list("pk", "member_id")))
+            created = select_in(f"SELECT id, member_id FROM {identity_t} WHERE id IN ({{marks}})", values=pending)
+            mapping.update(dict(created))
     return mapping
 
 
 # --- threads and messages ------------------------------------------------------------------------
 
 
-def _thread_keys(*, source: Source, messages: Sequence[NormalizedMessage]) -> dict[str, str]:
+def _stored_parents(*, source: Source, messages: Sequence[NormalizedMessage]) -> dict[str, tuple[int, str]]:
+    """Parents referenced by this batch but not in it: external id → (message id, thread external id)."""
+    in_batch = {m.external_id for m in messages}
+    wanted = sorted({m.parent_external_id for m in messages if m.parent_external_id} - in_batch)
+    sql = (
+        f"SELECT m.external_id, m.id, t.external_id FROM {table(Message)} m LEFT JOIN {table(Thread)} t"
+        f" ON t.id = m.thread_id WHERE m.source_id = %s AND m.external_id IN ({{marks}})"
+    )
+    rows = select_in(sql, params=[source.pk], values=wanted)
+    return {ext: (pk, thread or ext) for ext, pk, thread in rows}
+
+
+def _thread_keys(*, messages: Sequence[NormalizedMessage], stored: dict[str, tuple[int, str]]) -> dict[str, str]:
     """Message external id → its thread's external id (the root's id).
 
-    A reply without an explicit thread inherits its parent's thread, looked up in the batch, then in the
-    database; failing both, the parent itself is taken as the root.
+    A reply without an explicit thread inherits its parent's thread, looked up in the batch, then among
+    stored messages; failing both, the parent itself is taken as the root.
     """
     in_batch = {m.external_id: m for m in messages}
-    orphans = [m.parent_external_id for m in messages if m.parent_external_id and not m.thread_external_id]
-    known: dict[str, str] = {}
-    for chunk in chunked([p for p in set(orphans) if p not in in_batch]):
-        rows = Message.objects.filter(source=source, external_id__in=chunk).values_list(
-            "external_id", "thread__external_id"
-        )
-        known.update({ext: thread or ext for ext, thread in rows})
 
     def key(message: NormalizedMessage, depth: int = 0) -> str:
         if message.thread_external_id:
@@ -284,7 +296,7 @@ def _thread_keys(*, source: Source, messages: Sequence[NormalizedMessage]) -> di
             return message.external_id
         if parent in in_batch and depth < 50:
             return key(in_batch[parent], depth + 1)
-        return known.get(parent, parent)
+        return stored[parent][1] if parent in stored else parent
 
     return {m.external_id: key(m) for m in messages}
 
@@ -312,32 +324,15 @@ def _upsert_threads(*, source: Source, messages: Sequence[NormalizedMessage], ke
             " THEN excluded.last_activity_at ELSE {table}.last_activity_at END",
         },
     )
-    ids: dict[str, int] = {}
-    for chunk in chunked(list(spans)):
-        ids.update(dict(Thread.objects.filter(source=source, external_id__in=chunk).values_list("external_id", "pk")))
-    return ids
+    sql = f"SELECT external_id, id FROM {table(Thread)} WHERE source_id = %s AND external_id IN ({{marks}})"
+    return dict(select_in(sql, params=[source.pk], values=list(spans)))
 
 
 MESSAGE_COLUMNS = [
-    "workspace",
-    "source",
-    "external_id",
-    "kind",
-    "identity",
-    "member",
-    "thread",
-    "parent_external_id",
-    "title",
-    "text",
-    "language",
-    "url",
-    "created_at",
-    "edited_at",
-    "deleted_at",
-    "revised_at",
-    "ingested_at",
+    "workspace", "source", "external_id", "kind", "identity", "member", "thread", "parent_external_id", "parent",
+    "title", "text", "language", "url", "created_at", "edited_at", "deleted_at", "revised_at", "ingested_at",
     "metadata",
-]
+]  # fmt: skip
 
 
 def _upsert_messages(
@@ -352,21 +347,20 @@ def _upsert_messages(
     live = [m for m in messages if not m.deleted]
     if not live:
         return [], []
-    keys = _thread_keys(source=source, messages=live)
+    stored = _stored_parents(source=source, messages=live)
+    keys = _thread_keys(messages=live, stored=stored)
     thread_ids = _upsert_threads(source=source, messages=live, keys=keys)
     external_ids = [m.external_id for m in live]
-    existing: set[str] = set()
-    for chunk in chunked(external_ids):
-        existing.update(
-            Message.objects.filter(source=source, external_id__in=chunk).values_list("external_id", flat=True)
-        )
+    by_external_id = f"SELECT external_id, id FROM {table(Message)} WHERE source_id = %s AND external_id IN ({{marks}})"
+    existing = {ext for ext, _ in select_in(by_external_id, params=[source.pk], values=external_ids)}
     rows = []
     for m in live:
         identity_id = identity_ids.get((m.author.platform, m.author.external_id)) if m.author else None
         rows.append((
             source.workspace_id, source.pk, m.external_id, m.kind.value, identity_id,
             member_ids.get(identity_id) if identity_id else None, thread_ids[keys[m.external_id]],
-            m.parent_external_id, clean_text(m.title, 500), clean_text(m.text), m.language[:12], m.url[:1000],
+            m.parent_external_id, stored[m.parent_external_id][0] if m.parent_external_id in stored else None,
+            clean_text(m.title, 500), clean_text(m.text), m.language[:12], m.url[:1000],
             m.created_at, m.edited_at, None, _revision(m), now, _json_safe(m.metadata),
         ))  # fmt: skip
     upsert(
@@ -376,31 +370,47 @@ def _upsert_messages(
         conflict=["source", "external_id"],
         update=["kind", "identity", "member", "thread", "parent_external_id", "title", "text", "url", "edited_at",
                 "revised_at", "metadata"],
-        expressions={"language": "CASE WHEN excluded.language <> '' THEN excluded.language ELSE {table}.language END"},
+        expressions={
+            "language": "CASE WHEN excluded.language <> '' THEN excluded.language ELSE {table}.language END",
+            "parent": "COALESCE({table}.parent_id, excluded.parent_id)",
+        },
         # Replaying an older payload never overwrites a newer edit.
         update_where="excluded.revised_at >= {table}.revised_at",
     )  # fmt: skip
-    ids: dict[str, int] = {}
-    for chunk in chunked(external_ids):
-        ids.update(dict(Message.objects.filter(source=source, external_id__in=chunk).values_list("external_id", "pk")))
-    _link_parents_and_roots(source=source, external_ids=external_ids, thread_ids=sorted(set(thread_ids.values())))
+    ids = dict(select_in(by_external_id, params=[source.pk], values=external_ids))
+    _link_parents(source=source, messages=live, ids=ids, stored=stored)
+    _refresh_threads(thread_ids=sorted(set(thread_ids.values())))
     return [ids[e] for e in external_ids], [ids[e] for e in external_ids if e not in existing]
 
 
-def _link_parents_and_roots(*, source: Source, external_ids: Sequence[str], thread_ids: Sequence[int]) -> None:
-    """Resolve parent links both ways (a reply may arrive before its parent) and refresh thread roots/counts."""
-    quote = connection.ops.quote_name
-    message_t, thread_t = quote(Message._meta.db_table), quote(Thread._meta.db_table)
+def _link_parents(
+    *, source: Source, messages: Sequence[NormalizedMessage], ids: dict[str, int], stored: dict[str, tuple[int, str]]
+) -> None:
+    """Link replies to parents of the same batch, and adopt earlier-arrived replies of this batch's messages.
+
+    Parents already stored were linked in the INSERT itself. Orphans (a reply that arrived before its
+    parent) are found through a partial index that holds only unlinked replies, so this stays cheap.
+    """
+    links = [
+        (ids[m.parent_external_id], ids[m.external_id])
+        for m in messages
+        if m.parent_external_id in ids and m.parent_external_id not in stored
+    ]
+    # The condition matches the partial index message_orphans, so only unlinked replies are probed.
+    orphans = (
+        f"SELECT id, parent_external_id FROM {table(Message)} WHERE source_id = %s AND parent_id IS NULL"
+        f" AND parent_external_id > '' AND parent_external_id IN ({{marks}})"
+    )
+    links += [(ids[parent_ext], pk) for pk, parent_ext in select_in(orphans, params=[source.pk], values=sorted(ids))]
+    if links:
+        with connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {table(Message)} SET parent_id = %s WHERE id = %s AND parent_id IS NULL", links)
+
+
+def _refresh_threads(*, thread_ids: Sequence[int]) -> None:
+    """Recount the touched threads and point each at its root message (once the root has arrived)."""
+    message_t, thread_t = table(Message), table(Thread)
     with connection.cursor() as cursor:
-        for chunk in chunked(list(external_ids)):
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(
-                f"UPDATE {message_t} SET parent_id = (SELECT p.id FROM {message_t} p WHERE p.source_id = %s"
-                f" AND p.external_id = {message_t}.parent_external_id)"
-                f" WHERE source_id = %s AND parent_external_id <> '' AND parent_id IS NULL"
-                f" AND (external_id IN ({marks}) OR parent_external_id IN ({marks}))",
-                [source.pk, source.pk, *chunk, *chunk],
-            )
         for chunk in chunked(list(thread_ids)):
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(

@@ -30,12 +30,12 @@ def decode_bytes(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-def safe_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """Return `payload` unchanged unless it holds characters a database would refuse."""
-    if not _SUSPICIOUS_JSON.search(json.dumps(payload)):
-        return payload
-    cleaned: dict[str, Any] = _clean(payload)
-    return cleaned
+def payload_json(payload: dict[str, Any]) -> str:
+    """Serialize a payload for storage, cleaning characters a database would refuse (NUL, lone surrogates)."""
+    text = json.dumps(payload)
+    if _SUSPICIOUS_JSON.search(text):
+        text = json.dumps(_clean(payload))
+    return text
 
 
 def _clean(value: Any) -> Any:

@@ -18,6 +18,9 @@ class Member(WorkspaceScopedModel):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-last_seen_at"], name="member_ws_seen")]
+
     def __str__(self) -> str:
         return self.display_name or f"member {self.pk}"
 

@@ -10,10 +10,14 @@ from communa.core.models import WorkspaceScopedModel
 class Thread(WorkspaceScopedModel):
     """A conversation on a platform: a forum topic, a reply chain, an email thread, a feed entry."""
 
-    source = models.ForeignKey("connectors.Source", on_delete=models.CASCADE, related_name="threads")
+    # Indexes cost every insert: foreign keys already led by a composite index or unique constraint get no
+    # index of their own (db_index=False); see Meta.
+    source = models.ForeignKey("connectors.Source", on_delete=models.CASCADE, related_name="threads", db_index=False)
     external_id = models.CharField(max_length=255)
     title = models.CharField(max_length=500, blank=True, default="")
-    root = models.ForeignKey("stream.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    root = models.ForeignKey(
+        "stream.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     started_at = models.DateTimeField()
     last_activity_at = models.DateTimeField()
     message_count = models.PositiveIntegerField(default=0)
@@ -26,14 +30,16 @@ class Thread(WorkspaceScopedModel):
 class Message(WorkspaceScopedModel):
     """Anything a person said or did on a platform. Unique per source by the platform's id."""
 
-    source = models.ForeignKey("connectors.Source", on_delete=models.CASCADE, related_name="messages")
+    source = models.ForeignKey("connectors.Source", on_delete=models.CASCADE, related_name="messages", db_index=False)
     external_id = models.CharField(max_length=255)
     kind = models.CharField(_("kind"), max_length=20, choices=[(k.value, k.value) for k in MessageKind])
     identity = models.ForeignKey("members.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     member = models.ForeignKey(
-        "members.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        "members.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
     )
-    thread = models.ForeignKey(Thread, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
+    )
     parent_external_id = models.CharField(max_length=255, blank=True, default="")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
     title = models.CharField(max_length=500, blank=True, default="")
@@ -55,7 +61,13 @@ class Message(WorkspaceScopedModel):
             models.Index(fields=["source", "-created_at"], name="message_source_created"),
             models.Index(fields=["member", "-created_at"], name="message_member_created"),
             models.Index(fields=["thread", "created_at"], name="message_thread_created"),
-            models.Index(fields=["source", "parent_external_id"], name="message_parent_ext"),
+            # Only replies whose parent has not arrived yet: a tiny index that ingest probes for each batch.
+            models.Index(
+                fields=["source", "parent_external_id"],
+                name="message_orphans",
+                # Written exactly as ingest's probe is, so SQLite's planner can prove the index applies.
+                condition=models.Q(parent=None) & models.Q(parent_external_id__gt=""),
+            ),
         ]
 
     def __str__(self) -> str:

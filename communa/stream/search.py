@@ -8,8 +8,10 @@ writes in many languages at once; stemming per language belongs to the enrichmen
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
@@ -57,3 +59,29 @@ POSTGRES_SETUP = [
     "USING GIN (to_tsvector('simple'::regconfig, title || ' ' || text))",
 ]
 POSTGRES_TEARDOWN = ["DROP INDEX IF EXISTS stream_message_fts"]
+
+
+def ensure_fulltext(connection: BaseDatabaseWrapper) -> None:
+    """Create the search index and its triggers if missing. Idempotent.
+
+    Runs from the 0002 migration and again after every `migrate`: on SQLite, altering a column rebuilds the
+    message table, which silently drops its triggers; re-creating them here keeps search from going stale.
+    The FTS table is then rebuilt from the messages when it had lost its triggers.
+    """
+    if connection.vendor == "postgresql":
+        statements = POSTGRES_SETUP
+    elif connection.vendor == "sqlite":
+        statements = SQLITE_SETUP
+    else:
+        return
+    with connection.cursor() as cursor:
+        missing_triggers = connection.vendor == "sqlite" and _sqlite_triggers_missing(cursor)
+        for sql in statements:
+            cursor.execute(sql)
+        if missing_triggers:
+            cursor.execute("INSERT INTO stream_message_fts(stream_message_fts) VALUES ('rebuild')")
+
+
+def _sqlite_triggers_missing(cursor: Any) -> bool:
+    cursor.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'stream_message_fts_%'")
+    return bool(cursor.fetchone()[0] < 3)

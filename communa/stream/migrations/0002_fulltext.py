@@ -11,7 +11,7 @@ def _run(schema_editor: BaseDatabaseSchemaEditor, statements: dict[str, list[str
 
 
 def forwards(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    _run(schema_editor, {"sqlite": search.SQLITE_SETUP, "postgresql": search.POSTGRES_SETUP})
+    search.ensure_fulltext(schema_editor.connection)
 
 
 def backwards(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
