@@ -190,7 +190,8 @@ TIME_ZONE = env("COMMUNA_TIME_ZONE", "UTC")
 
 # --- Static ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = DATA_DIR / "static"  # `communa collectstatic` fills it; until then files are served from the apps
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import atexit
+import ctypes
 import os
 import signal
 import subprocess
@@ -10,6 +10,14 @@ from typing import Any
 
 import uvicorn
 from django.core.management.base import BaseCommand
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the worker child: get SIGTERM when `communa run` exits, however it exits (Linux only)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Command(BaseCommand):
@@ -21,27 +29,31 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="serve only; run `communa worker` elsewhere")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not options["no_worker"]:
-            self._start_worker()
+        worker = None if options["no_worker"] else self._start_worker()
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"Communa is running at {url}  (Ctrl+C stops it)"))
-        uvicorn.run(
-            "communa.config.asgi:application",
-            host=options["host"],
-            port=options["port"],
-            log_level="warning",
-            timeout_graceful_shutdown=5,
+        try:
+            uvicorn.run(
+                "communa.config.asgi:application",
+                host=options["host"],
+                port=options["port"],
+                log_level="warning",
+                timeout_graceful_shutdown=5,
+            )
+        finally:
+            if worker is not None:
+                _stop(worker)
+
+    def _start_worker(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 — our own interpreter and module, no user input
+            [sys.executable, "-m", "communa.cli", "worker"], preexec_fn=_die_with_parent
         )
 
-    def _start_worker(self) -> None:
-        worker = subprocess.Popen([sys.executable, "-m", "communa.cli", "worker"])
 
-        def stop_worker() -> None:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    worker.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-
-        atexit.register(stop_worker)
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()

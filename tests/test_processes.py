@@ -1,0 +1,112 @@
+"""The real process tree of `make run`: migrate, demo, `communa run` (web + worker child), on SQLite.
+
+This exercises the console script exactly as a user starts it, in a scratch data directory; it always uses
+embedded SQLite (whatever the leg) because that is what `make run` promises.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def communa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "communa.cli", *args], env=env, capture_output=True, text=True, timeout=180, check=True
+    )
+
+
+@pytest.fixture(scope="module")
+def embedded_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("communa-data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMMUNA_", "DJANGO_"))}
+    env |= {"COMMUNA_DATA_DIR": str(data), "COMMUNA_LOG_LEVEL": "WARNING"}
+    communa("migrate", "--no-input", env=env)
+    demo = communa("demo", "--if-empty", env=env)
+    assert "demo / communa-demo" in demo.stdout
+    return env
+
+
+@pytest.fixture(scope="module")
+def running(embedded_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "communa.cli", "run", "--port", str(port)],
+        env=embedded_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"communa run did not answer: {process.stdout.read() if process.stdout else ''}")
+    yield base, process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+
+
+def test_make_run_serves_the_stream_with_the_demo_community(running: tuple[str, subprocess.Popen[str]]) -> None:
+    base, _ = running
+    with httpx.Client(base_url=base, timeout=10, follow_redirects=True) as client:
+        login = client.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+        assert token is not None
+        page = client.post(
+            "/accounts/login/",
+            data={"username": "demo", "password": "communa-demo", "csrfmiddlewaretoken": token.group(1)},
+            headers={"Referer": f"{base}/accounts/login/"},
+        )
+        assert page.status_code == 200
+        assert str(page.url).endswith("/w/aurora/stream/")
+        assert "Aurora Coffee" in page.text
+        assert page.text.count("<article") >= 20  # a page of demo messages
+
+
+def test_the_worker_stops_with_the_server(running: tuple[str, subprocess.Popen[str]]) -> None:
+    _, process = running
+    workers = _children(process.pid)
+    assert workers, "communa run started no worker"
+    process.send_signal(signal.SIGTERM)
+    process.wait(15)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
