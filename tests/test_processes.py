@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 def communa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "communa.cli", *args], env=env, capture_output=True, text=True, timeout=180, check=True
     )
 
@@ -49,7 +49,7 @@ def embedded_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def running(embedded_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, "-m", "communa.cli", "run", "--port", str(port)],
         env=embedded_env,
         stdout=subprocess.PIPE,

@@ -45,7 +45,7 @@ class Command(BaseCommand):
                 _stop(worker)
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # noqa: S603 — our own interpreter and module, no user input
+        return subprocess.Popen(
             [sys.executable, "-m", "communa.cli", "worker"], preexec_fn=_die_with_parent
         )
 
