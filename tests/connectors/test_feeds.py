@@ -310,6 +310,15 @@ def test_json_that_is_not_a_feed_is_refused(workspace: Workspace, feed_server: F
     assert source.last_error == "the URL returned JSON, but not a JSON Feed (no version and items)"
 
 
+def test_json_nested_too_deeply_is_refused(workspace: Workspace, feed_server: FeedServer) -> None:
+    source = feed_source(workspace, feed_server.serve("/deep.json", "[" * 100_000 + "]" * 100_000))
+
+    poll(source)
+
+    assert source.status == SourceStatus.RETRYING
+    assert source.last_error == "the feed is not valid JSON (nested too deeply)"
+
+
 def test_a_server_error_is_retried_then_left_retrying(workspace: Workspace, feed_server: FeedServer) -> None:
     source = feed_source(workspace, feed_server.serve("/feed/", "oops", status=500, content_type="text/plain"))
 

@@ -190,6 +190,15 @@ def test_rows_go_to_ingest_in_batches_of_a_thousand(
     assert Identity.objects.count() == 7
 
 
+def test_a_row_nested_too_deeply_is_rejected_not_a_crash(source: Source, tmp_path: Path) -> None:
+    path = write(tmp_path, "deep.ndjson", ndjson_row(1) + "[" * 100_000 + "]" * 100_000 + "\n")
+
+    output = run_import(path, source)
+
+    assert "    line 2: not valid JSON (nested too deeply)\n" in output
+    assert Message.objects.count() == 1
+
+
 def test_invalid_utf8_is_replaced(source: Source, tmp_path: Path) -> None:
     line = b'{"id": "u1", "created_at": "2026-01-10T10:00:00Z", "author_id": "a", "text": "caf\xc3\xa9 \xff\xfe ok"}\n'
     path = write(tmp_path, "latin.ndjson", line)
@@ -272,7 +281,7 @@ def test_a_multiline_cell_is_reported_at_the_line_where_its_row_starts(source: S
             "rows.csv",
             "id,created_at,author_id\n1,2026-01-10T10:00:00Z,a\n",
             ("--format", "ndjson"),
-            "rows.csv: this is not NDJSON: line 1 is not a JSON object (Expecting value); nothing was imported",
+            "rows.csv: this is not NDJSON: line 1: not valid JSON (Expecting value at column 1); nothing was imported",
         ),
         (
             "export.csv",
@@ -291,6 +300,8 @@ def test_a_multiline_cell_is_reported_at_the_line_where_its_row_starts(source: S
         ("notes.txt", "hello", (), "cannot tell the format of notes.txt from its extension: pass --format ndjson or"
          " --format csv"),
         ("all-bad.ndjson", '{"id": "x"}\n', (), "no row of all-bad.ndjson could be imported"),
+        ("array.ndjson", '["a"]\n', (), "array.ndjson: this is not NDJSON: line 1: not a JSON object;"
+         " nothing was imported"),
     ],
 )  # fmt: skip
 def test_files_that_cannot_be_imported_exit_nonzero_and_store_nothing(

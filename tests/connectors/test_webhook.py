@@ -335,6 +335,14 @@ def test_malformed_payloads_are_400_with_the_reason(client: Client, source: Sour
     assert_nothing_stored()
 
 
+def test_json_nested_too_deeply_is_400_not_a_crash(client: Client, source: Source) -> None:
+    response = push(client, source, b"[" * 100_000 + b"]" * 100_000)
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "the body is not valid JSON (nested too deeply)"}
+    assert_nothing_stored()
+
+
 def test_a_rejected_body_is_kept_readable_whatever_its_bytes(client: Client, source: Source) -> None:
     body = b'{"id": "\xff\xfe", "nul": "\x00"}'
 

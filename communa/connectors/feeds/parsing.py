@@ -203,6 +203,8 @@ def _parse_json_feed(body: bytes, *, url: str, host: str, seen_at: datetime) -> 
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TransientError(f"the feed is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    except RecursionError as exc:
+        raise TransientError("the feed is not valid JSON (nested too deeply)") from exc
     if not isinstance(data, dict) or "version" not in data or "items" not in data:
         raise TransientError("the URL returned JSON, but not a JSON Feed (no version and items)")
     try:

@@ -56,19 +56,11 @@ class ImportReader:
         for number, line in enumerate(self.stream, start=1):
             if not line.strip():
                 continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                if first:
-                    raise ImportFormatError(
-                        f"this is not NDJSON: line {number} is not a JSON object ({exc.msg})"
-                    ) from exc
-                yield RowError(number, f"not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            if not isinstance(data, dict):
-                if first:
-                    raise ImportFormatError(f"this is not NDJSON: line {number} is not a JSON object")
-                yield RowError(number, "not a JSON object")
+            data, problem = _json_object(line)
+            if problem:
+                if first:  # the very first row decides whether this is NDJSON at all
+                    raise ImportFormatError(f"this is not NDJSON: line {number}: {problem}")
+                yield RowError(number, problem)
                 continue
             first = False
             self.unknown_fields.update(key for key in data if key not in ROW_FIELDS)
@@ -118,6 +110,19 @@ class ImportReader:
             raise ImportFormatError(f"the header line repeats {', '.join(repeated)}")
         self.unknown_fields.update(name for name in names if name and name not in CSV_FIELDS)
         return [name if name in CSV_FIELDS else "" for name in names]
+
+
+def _json_object(line: str) -> tuple[dict[str, Any], str]:
+    """The line's JSON object, or why it is not one."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {}, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return {}, "not valid JSON (nested too deeply)"
+    if not isinstance(data, dict):
+        return {}, "not a JSON object"
+    return data, ""
 
 
 def _row(line: int, data: dict[str, Any]) -> Row | RowError:

@@ -148,6 +148,8 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
     except json.JSONDecodeError as exc:
         reason = f"the body is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         raise WebhookRejected(400, reason) from exc
+    except RecursionError as exc:
+        raise WebhookRejected(400, "the body is not valid JSON (nested too deeply)") from exc
     if not isinstance(data, dict):
         raise WebhookRejected(400, 'the body must be a JSON object: one event, or {"events": [...]}')
     try:
