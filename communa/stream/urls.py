@@ -6,4 +6,5 @@ app_name = "stream"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("new/", views.new_count, name="new"),
 ]
