@@ -13,12 +13,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from communa.connectors.base import Capability, MessageKind, ModerationAction, NormalizedIdentity, RawItem
-from communa.connectors.matrix.client import MatrixError, error_for
+from communa.connectors.matrix.client import MatrixError, check_response, error_for
 from communa.connectors.matrix.connector import MatrixConfig, MatrixConnector, annotate, refuse_encrypted, txn_id
 from communa.connectors.matrix.moderation import mute, unmute
 from communa.connectors.matrix.normalize import strip_reply_fallback
 from communa.connectors.registry import connector_class
-from communa.core.http import PermanentError, TransientError
+from communa.core.http import PermanentError, TransientError, retry_after_seconds
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "matrix"
 BOT = "@communa-bot:communa.test"
@@ -346,6 +346,23 @@ def test_rate_limit_is_transient_with_the_servers_delay() -> None:
     )
     assert isinstance(error, TransientError)
     assert error.retry_after == 2.5
+
+
+def test_rate_limit_without_retry_after_header_gets_one_for_core_http() -> None:
+    # Synapse sends both; other homeservers may send only the body. core.http's retry reads the header.
+    limited = response(429, {"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 29001})
+    check_response(limited)
+    assert retry_after_seconds(limited.headers) == 30.0
+    sent = response(429, {"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 29001}, headers={"Retry-After": "31"})
+    check_response(sent)
+    assert sent.headers["Retry-After"] == "31"
+
+
+def test_refusals_are_raised_by_the_response_hook() -> None:
+    with pytest.raises(MatrixError, match="M_FORBIDDEN"):
+        check_response(response(403, {"errcode": "M_FORBIDDEN", "error": "You are not invited to this room."}))
+    check_response(response(503, "unavailable"))  # left to core.http's retries
+    check_response(response(200, {}))
 
 
 def test_revoked_token_is_permanent_and_says_what_to_do() -> None:

@@ -30,7 +30,8 @@ from typing import NoReturn
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SERVERS_DIR = REPO_ROOT / "var" / "servers"
+# Installs are cached here across runs; a CI may point it at a cached directory of its own.
+SERVERS_DIR = Path(os.environ.get("COMMUNA_TEST_SERVERS_DIR") or REPO_ROOT / "var" / "servers")
 SCRIPTS_DIR = REPO_ROOT / "scripts" / "servers"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 INSTALL_TIMEOUT = 900  # seconds; a cold pip install of Synapse takes about a minute

@@ -69,9 +69,19 @@ class MatrixUser:
         return body
 
     def create_room(
-        self, *, invite: tuple[str, ...] = (), public: bool = False, power: dict[str, int] | None = None
+        self,
+        *,
+        invite: tuple[str, ...] = (),
+        public: bool = False,
+        power: dict[str, int] | None = None,
+        **options: Any,
     ) -> str:
-        body: dict[str, Any] = {"preset": "public_chat" if public else "private_chat", "invite": list(invite)}
+        """Create a room (`options` are more /createRoom fields: room_alias_name, initial_state, ...)."""
+        body: dict[str, Any] = {
+            "preset": "public_chat" if public else "private_chat",
+            "invite": list(invite),
+            **options,
+        }
         if power:
             body["power_level_content_override"] = {"users": power}
         return str(self.call("POST", "/createRoom", json=body)["room_id"])

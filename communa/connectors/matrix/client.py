@@ -77,13 +77,13 @@ def _error_body(response: httpx.Response) -> MatrixErrorBody:
         return MatrixErrorBody()  # not Matrix's JSON (a proxy's error page): the status speaks alone
 
 
-def _check_response(response: httpx.Response) -> None:
+def check_response(response: httpx.Response) -> None:
     """httpx response hook: raise refusals with Matrix's reason; let core.http retry the rest."""
     if response.status_code < 400:
         return
     response.read()
     error = error_for(response)
-    if isinstance(error, TransientError):
+    if isinstance(error, TransientError) and response.status_code == 429:
         if error.retry_after is not None and "retry-after" not in response.headers:
             response.headers["Retry-After"] = str(math.ceil(error.retry_after))
         return
@@ -103,7 +103,7 @@ class MatrixClient:
         self.base = homeserver.rstrip("/") + API
         headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
         self.http = http.client(timeout=timeout, headers=headers)
-        self.http.event_hooks["response"] = [_check_response]
+        self.http.event_hooks["response"] = [check_response]
 
     def __enter__(self) -> MatrixClient:
         return self
