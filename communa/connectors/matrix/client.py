@@ -3,8 +3,9 @@
 core.http gives every call its timeout and bounded retries. Matrix says more than the HTTP status about
 what went wrong, in a JSON body (`errcode`, `error`, `retry_after_ms`), so a response hook reads it first:
 
-- `M_LIMIT_EXCEEDED` becomes a Retry-After header when the server sent none, so core.http's retry waits
-  as long as the homeserver asks and, past its patience, raises TransientError(retry_after=...);
+- `M_LIMIT_EXCEEDED`: with a Retry-After header (Synapse sends one), core.http's retry waits as long as
+  the homeserver asks and, past its patience, raises TransientError(retry_after=...); without one, the
+  hook raises TransientError(retry_after=retry_after_ms / 1000) itself;
 - any other 4xx raises `MatrixError` (a PermanentError) carrying the errcode, with a message that says what
   Communa was doing: a revoked token (`M_UNKNOWN_TOKEN`) or a refusal (`M_FORBIDDEN`) needs a person;
 - 5xx and network failures are left to core.http: TransientError after its retries.
@@ -12,7 +13,6 @@ what went wrong, in a JSON body (`errcode`, `error`, `retry_after_ms`), so a res
 
 from __future__ import annotations
 
-import math
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -78,15 +78,17 @@ def _error_body(response: httpx.Response) -> MatrixErrorBody:
 
 
 def check_response(response: httpx.Response) -> None:
-    """httpx response hook: raise refusals with Matrix's reason; let core.http retry the rest."""
-    if response.status_code < 400:
+    """httpx response hook: raise refusals with Matrix's reason; leave the rest to core.http.
+
+    Server errors and rate limits that carry a Retry-After header go back to core.http untouched (its
+    bounded retry waits as asked). Only the bodies of other 4xx answers are read here: those are small, and
+    they end the request.
+    """
+    status = response.status_code
+    if status < 400 or status >= 500 or (status == 429 and "retry-after" in response.headers):
         return
     response.read()
     error = error_for(response)
-    if isinstance(error, TransientError) and response.status_code == 429:
-        if error.retry_after is not None and "retry-after" not in response.headers:
-            response.headers["Retry-After"] = str(math.ceil(error.retry_after))
-        return
     if error is not None:
         raise error
 
