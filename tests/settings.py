@@ -6,6 +6,8 @@ Without this, two test processes would consume each other's RQ jobs from the sam
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 from communa.config.settings import *  # noqa: F403
 from communa.config.settings import REDIS_URL
@@ -23,6 +25,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast log
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, as in production (WAL, busy timeout), not the shared-cache in-memory database, whose table
-    # locks make threads (listeners, racing schedulers) fail instead of wait. pytest-xdist suffixes the
-    # name per worker.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-communa.sqlite3")}  # noqa: F405
+    # locks make threads (listeners, racing schedulers) fail instead of wait. One file per test process
+    # (the pid), so concurrent runs in one checkout never share it; pytest-django deletes it afterwards.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.gettempdir()) / f"communa-test-{os.getpid()}.sqlite3")
+    }

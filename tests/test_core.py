@@ -188,3 +188,15 @@ def test_cursor_round_trip_and_garbage() -> None:
     for garbage in ["", "!!!", "bm9waXBl", encode_cursor(at, 1)[:-3]]:
         with pytest.raises(InvalidCursor):
             decode_cursor(garbage)
+
+
+def test_http_refuses_a_body_over_the_limit(scripted_server: ThreadingHTTPServer) -> None:
+    scripted_server.script = [(200, {}, 0)]  # type: ignore[attr-defined]
+    with http.client() as client, pytest.raises(http.PermanentError, match="limit is 1"):
+        http.request(client, "GET", url(scripted_server), max_bytes=1)
+
+
+def test_http_redirect_loop_is_a_permanent_error(scripted_server: ThreadingHTTPServer) -> None:
+    scripted_server.script = [(302, {"Location": "/feed"}, 0)] * 10  # type: ignore[attr-defined]
+    with http.client() as client, pytest.raises(http.PermanentError, match="redirects too many times"):
+        http.request(client, "GET", url(scripted_server))

@@ -13,7 +13,7 @@ from communa.ingest.polling import claim_due_sources, poll_source
 from communa.ingest.services import ingest_events, process_pending
 from communa.members.models import Identity, Member
 from communa.stream.models import Message, Thread
-from tests.conftest import FakeConnector, raw
+from tests.conftest import FakeConfig, FakeConnector, raw
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +161,22 @@ def test_scheduler_claims_each_due_source_once(fake_source: Source) -> None:
 
     assert first == [fake_source.pk]
     assert second == []
+
+
+def test_author_details_from_any_message_of_a_batch_are_kept(fake_source: Source) -> None:
+    from communa.connectors.base import NormalizedIdentity, NormalizedMessage
+
+    class WithEmail(FakeConnector):
+        def normalize(self, item: Any) -> list[NormalizedMessage]:
+            (message,) = super().normalize(item)
+            email = item.payload.get("email", "")
+            message.author = NormalizedIdentity(platform="fake", external_id=item.payload["author"], email=email)
+            return [message]
+
+    ingest_events(
+        source=fake_source,
+        events=[raw("m1", "ana", email="ana@example.org"), raw("m2", "ana", minutes=1)],
+        connector=WithEmail(FakeConfig()),
+    )
+
+    assert Identity.objects.get(external_id="ana").email == "ana@example.org"

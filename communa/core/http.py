@@ -17,6 +17,7 @@ from django.conf import settings
 from communa import __version__
 
 USER_AGENT = f"Communa/{__version__} (+https://communa.example/bot)"
+MAX_BODY_BYTES = 20 * 1024 * 1024  # a platform answer larger than this is refused, not read into memory
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 422})
 
@@ -66,6 +67,7 @@ def request(
     attempts: int = 3,
     backoff: float = 0.5,
     max_sleep: float = 10.0,
+    max_bytes: int = MAX_BODY_BYTES,
     **kwargs: object,
 ) -> httpx.Response:
     """Send with bounded retries on transient failures; raise Transient/PermanentError otherwise.
@@ -76,11 +78,13 @@ def request(
     last: ConnectorError | None = None
     for attempt in range(attempts):
         try:
-            response = http.request(method, url, **kwargs)  # type: ignore[arg-type]
+            response = _send(http, method, url, max_bytes=max_bytes, **kwargs)
         except httpx.TimeoutException as exc:
             last = TransientError(f"timed out after {http.timeout.read}s talking to {url}")
             last.__cause__ = exc
-        except httpx.TransportError as exc:
+        except httpx.TooManyRedirects as exc:
+            raise PermanentError(f"{url} redirects too many times (more than {http.max_redirects})") from exc
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             last = TransientError(f"could not reach {url}: {exc}")
         else:
             if response.status_code < 400:
@@ -94,6 +98,35 @@ def request(
         time.sleep(wait)
     assert last is not None
     raise last
+
+
+def _send(http: httpx.Client, method: str, url: str, *, max_bytes: int, **kwargs: object) -> httpx.Response:
+    """Send and read the body, stopping at `max_bytes` so a huge or endless answer cannot exhaust memory."""
+    send_options = {key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs}
+    request = http.build_request(method, url, **kwargs)  # type: ignore[arg-type]
+    response = http.send(request, stream=True, **send_options)  # type: ignore[arg-type]
+    try:
+        declared = int(response.headers.get("content-length") or 0)
+        if declared > max_bytes:
+            raise PermanentError(f"{url} answered {declared:,} bytes; the limit is {max_bytes:,}")
+        body = bytearray()
+        for chunk in response.iter_bytes():  # decoded: a compressed bomb is stopped at the limit too
+            body += chunk
+            if len(body) > max_bytes:
+                raise PermanentError(f"{url} answered more than {max_bytes:,} bytes; the limit is {max_bytes:,}")
+    finally:
+        response.close()
+    # A normal, fully read response for the callers; the body is already decoded, so its encoding goes.
+    headers = httpx.Headers(response.headers)
+    for name in ("content-encoding", "content-length", "transfer-encoding"):
+        headers.pop(name, None)
+    return httpx.Response(
+        status_code=response.status_code,
+        headers=headers,
+        content=bytes(body),
+        request=request,
+        history=response.history,
+    )
 
 
 def _error_for(response: httpx.Response) -> ConnectorError:

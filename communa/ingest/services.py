@@ -170,9 +170,11 @@ def _upsert_identities(*, source: Source, messages: Sequence[NormalizedMessage])
             continue
         key = (message.author.platform, message.author.external_id)
         seen = authors.get(key)
-        first = min(seen[1], message.created_at) if seen else message.created_at
-        last = max(seen[2], message.created_at) if seen else message.created_at
-        authors[key] = (message.author, first, last)
+        if seen is None:
+            authors[key] = (message.author, message.created_at, message.created_at)
+            continue
+        first, last = min(seen[1], message.created_at), max(seen[2], message.created_at)
+        authors[key] = (_merge_identity(seen[0], message.author), first, last)
     if not authors:
         return {}
     ws = source.workspace_id
@@ -232,6 +234,17 @@ def _upsert_identities(*, source: Source, messages: Sequence[NormalizedMessage])
         rows = select_in(sql, params=[ws, platform], values=external_ids)
         ids.update({(platform, ext): pk for ext, pk in rows})
     return ids
+
+
+def _merge_identity(known: NormalizedIdentity, newer: NormalizedIdentity) -> NormalizedIdentity:
+    """Within a batch, what one payload omits (an email, a display name) is kept from another."""
+    return dataclasses.replace(
+        newer,
+        handle=newer.handle or known.handle,
+        display_name=newer.display_name or known.display_name,
+        email=newer.email or known.email,
+        url=newer.url or known.url,
+    )
 
 
 def _ensure_members(*, identity_ids: Sequence[int], now: datetime) -> dict[int, int]:
