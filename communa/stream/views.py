@@ -11,7 +11,6 @@ import dataclasses
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -28,7 +27,6 @@ from communa.accounts.access import access_workspace
 from communa.accounts.models import Workspace
 from communa.accounts.roles import Perm
 from communa.connectors.base import MessageKind
-from communa.connectors.models import Source
 from communa.connectors.registry import CONNECTORS, connector_class
 from communa.connectors.selectors import sources_of
 from communa.core.pagination import InvalidCursor, decode_cursor
@@ -191,11 +189,10 @@ def _render_fragment(
 
 
 def _render_page(request: HtmxHttpRequest, ws: Workspace, context: dict[str, Any]) -> HttpResponse:
-    sources: QuerySet[Source] = sources_of(workspace=ws)
-    source_list = list(sources)
+    sources = list(sources_of(workspace=ws))
     context.update(
-        sources=source_list,
-        has_sources=bool(source_list),
+        sources=sources,
+        has_sources=bool(sources),
         languages=_language_choices(ws, context["flt"]),
         kinds=list(KIND_LABELS.items()),
         raw=_raw_values(request.GET),
