@@ -16,11 +16,14 @@ under `CI=true`, where a silently skipped leg would hide a gap: there it fails.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import secrets
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -101,6 +104,17 @@ def random_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+PR_SET_PDEATHSIG = 1
+# Loaded here, not in the forked child: nothing but the prctl call itself runs between fork and exec.
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """Linux: the server is sent SIGTERM if the test process dies without stopping it (killed, crashed)."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class ServerProcess:
     """One server child process: started with its output in a log file, stopped by its own pid only."""
 
@@ -114,7 +128,12 @@ class ServerProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                self.args, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.args,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
 
     def wait_until(self, ready: Callable[[], bool], *, timeout: float = 60.0) -> float:
