@@ -180,3 +180,16 @@ def test_author_details_from_any_message_of_a_batch_are_kept(fake_source: Source
     )
 
     assert Identity.objects.get(external_id="ana").email == "ana@example.org"
+
+
+def test_a_message_and_its_deletion_in_one_batch_leave_a_blanked_row(fake_source: Source) -> None:
+    ingest_events(
+        source=fake_source,
+        events=[
+            raw("m1", text="oops, my password is hunter2"),
+            raw("m1#del", text="", deleted=True, id="m1", minutes=1),
+        ],
+    )
+
+    message = Message.objects.get(external_id="m1")
+    assert (message.text, message.deleted_at is not None) == ("", True)

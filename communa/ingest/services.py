@@ -147,13 +147,16 @@ def _process(
 
 
 def _dedupe_latest(messages: list[NormalizedMessage]) -> list[NormalizedMessage]:
-    """Keep one version per external id: the newest (an edit beats the original in the same batch)."""
+    """Keep the newest version per external id (an edit beats the original in the same batch), and every
+    deletion beside it: a message and its deletion in one batch store the row, then blank it."""
     latest: dict[str, NormalizedMessage] = {}
+    deletions: dict[str, NormalizedMessage] = {}
     for message in messages:
-        seen = latest.get(message.external_id)
+        versions = deletions if message.deleted else latest
+        seen = versions.get(message.external_id)
         if seen is None or _revision(message) >= _revision(seen):
-            latest[message.external_id] = message
-    return list(latest.values())
+            versions[message.external_id] = message
+    return [*latest.values(), *deletions.values()]
 
 
 def _revision(message: NormalizedMessage) -> datetime:
