@@ -362,6 +362,22 @@ def test_reply_and_thread_context(client: Client, owner: User, fake_source: Sour
     assert f'<input type="hidden" name="thread" value="{thread_id}">' in threaded
 
 
+def test_reactions_joins_and_leaves_take_one_line(client: Client, owner: User, fake_source: Source):
+    ingest(
+        fake_source,
+        raw("post", text="New beans are in", minutes=0, title="Beans"),
+        raw("heart", author="bob", text="❤", minutes=1, kind="reaction", parent="post"),
+    )
+
+    html = content(login(client, owner).get(url()))
+
+    compact = re.search(r'<li class="message message-compact" id="message-\d+">(.*?)</li>', html, re.S)[1]
+    assert '<span class="badge badge-kind">Reaction</span>' in compact
+    assert '<span class="compact-text">❤</span>' in compact
+    assert "In “Beans”" in compact
+    assert texts(html) == ["New beans are in"]
+
+
 # --- empty states --------------------------------------------------------------------------------------------
 
 

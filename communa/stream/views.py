@@ -53,6 +53,9 @@ KIND_LABELS: dict[str, str | Promise] = {
     MessageKind.OTHER: _("Other"),
 }
 
+# Kinds that say little by themselves: shown as one line so they do not bury what people wrote.
+COMPACT_KINDS = frozenset({MessageKind.REACTION, MessageKind.JOIN, MessageKind.LEAVE})
+
 FILTER_ERRORS: dict[str, str | Promise] = {
     "source": _("Choose sources from the list."),
     "language": _("Choose a language from the list."),
@@ -161,6 +164,7 @@ def index(request: HtmxHttpRequest, workspace: str) -> HttpResponse:
         "is_continuation": cursor is not None,
         "watermark": _latest_message_id() if cursor is None else None,
         "kind_labels": KIND_LABELS,
+        "compact_kinds": COMPACT_KINDS,
         "source_kind_labels": _source_kind_labels(),
         "filter_error_names": list(FILTER_ERRORS),
         "is_fragment": bool(request.htmx) and not request.htmx.history_restore_request,
