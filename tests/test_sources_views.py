@@ -420,6 +420,15 @@ def test_pause_and_resume(client: Client, manager: User, fake_source: Source):
     ]
 
 
+def test_a_one_off_import_has_nothing_to_pause(client: Client, owner: User, workspace: Workspace):
+    config = registry.connector_class("import").Config(platform="discourse:forum.example.org")
+    source = create_source(workspace=workspace, kind="import", name="Old forum", config=config, actor=owner)
+    c = login(client, owner)
+
+    assert "/pause/" not in row(content(c.get("/w/acme/sources/")), source)
+    assert "/pause/" not in content(c.get(f"/w/acme/sources/{source.pk}/"))
+
+
 def test_pause_needs_a_post_with_a_csrf_token(manager: User, fake_source: Source):
     c = Client(enforce_csrf_checks=True)
     login(c, manager)

@@ -43,6 +43,9 @@ CAPABILITY_LABELS: dict[Capability, str | Promise] = {
 }
 
 
+READING_CAPABILITIES = frozenset({Capability.POLL, Capability.STREAM, Capability.WEBHOOK})
+
+
 @dataclasses.dataclass(frozen=True)
 class ConnectorInfo:
     """What the pages show about a connector class; `cls` is None when its kind is no longer installed."""
@@ -54,6 +57,11 @@ class ConnectorInfo:
     @property
     def available(self) -> bool:
         return self.cls is not None
+
+    @property
+    def can_pause(self) -> bool:
+        """Pausing means something only for sources Communa reads on its own (not one-off imports)."""
+        return self.cls is not None and bool(self.cls.capabilities & READING_CAPABILITIES)
 
     @property
     def label(self) -> str | Promise:
