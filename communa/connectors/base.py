@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from django.utils.functional import Promise
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 
 class Capability(StrEnum):
@@ -130,6 +130,11 @@ class ReplyTarget:
     channel: str  # where it was posted: a Matrix room id, an IRC channel, a mailbox
     message_external_id: str
     thread_external_id: str = ""  # the thread root, when the message is inside a thread
+    # Platforms that address people rather than places (email) also need who to answer, the subject, and the
+    # conversation so far (oldest first); a connector may look them up itself when they are left empty.
+    recipient: str = ""
+    subject: str = ""
+    references: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -156,6 +161,17 @@ class WebhookRejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 3, whole: str = "body") -> str:
+    """pydantic's errors as "field.path: message; ..." for a person: a sender, an import summary, a source."""
+    errors = exc.errors()
+    parts = [
+        f"{'.'.join(str(p) for p in error['loc']) or whole}: {error['msg'].removeprefix('Value error, ')}"
+        for error in errors[:limit]
+    ]
+    more = len(errors) - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 class Connector:

@@ -25,6 +25,7 @@ from xml.sax import SAXParseException
 import feedparser
 from pydantic import ValidationError
 
+from communa.connectors.base import describe_validation_error
 from communa.connectors.feeds.schemas import (
     Enclosure,
     EntryAuthor,
@@ -210,7 +211,9 @@ def _parse_json_feed(body: bytes, *, url: str, host: str, seen_at: datetime) -> 
     try:
         feed = JsonFeed.model_validate(data)
     except ValidationError as exc:
-        raise TransientError(f"the JSON Feed is malformed ({_describe_validation(exc)})") from exc
+        raise TransientError(
+            f"the JSON Feed is malformed ({describe_validation_error(exc, limit=1, whole='document')})"
+        ) from exc
     fmt = "json-feed-" + feed.version.rsplit("/", 1)[-1]
     info = FeedInfo(title=feed.title, link=_absolute(feed.home_page_url, url), host=host, language=feed.language)
     feed_author = _json_author([*feed.authors, *([feed.author] if feed.author else [])])
@@ -219,7 +222,9 @@ def _parse_json_feed(body: bytes, *, url: str, host: str, seen_at: datetime) -> 
         try:
             item = JsonFeedItem.model_validate(raw)
         except ValidationError as exc:
-            logger.warning("feed %s: item %d skipped: %s", url, index, _describe_validation(exc))
+            logger.warning(
+                "feed %s: item %d skipped: %s", url, index, describe_validation_error(exc, limit=1, whole="document")
+            )
             continue
         entries.append(_json_entry(item, fmt, info, feed_author, url, seen_at))
     return ParsedFeed(format=fmt, entries=entries)
@@ -269,12 +274,6 @@ def _iso_date(value: str) -> datetime | None:
         return None
     # RFC 3339 requires an offset; a publisher that forgot one most likely meant UTC.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _describe_validation(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "document"
-    return f"{where}: {first['msg']}"
 
 
 # --- HTML pages -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from communa.connectors.base import RawItem
+from communa.connectors.base import RawItem, describe_validation_error
 from communa.connectors.imports.schemas import CSV_FIELDS, REQUIRED_FIELDS, ROW_FIELDS, ImportRow
 
 FORMATS = ("ndjson", "csv")
@@ -130,16 +130,5 @@ def _row(line: int, data: dict[str, Any]) -> Row | RowError:
     try:
         row = ImportRow.model_validate(data)
     except ValidationError as exc:
-        return RowError(line, describe_errors(exc))
+        return RowError(line, describe_validation_error(exc, whole="row"))
     return Row(line, RawItem(external_id=row.id, payload=row.model_dump(mode="json")))
-
-
-def describe_errors(exc: ValidationError, limit: int = 3) -> str:
-    """pydantic's errors as "field: message; ..." for a person reading the import summary."""
-    errors = exc.errors()
-    parts = [
-        f"{'.'.join(str(p) for p in error['loc']) or 'row'}: {error['msg'].removeprefix('Value error, ')}"
-        for error in errors[:limit]
-    ]
-    more = len(errors) - limit
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

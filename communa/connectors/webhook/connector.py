@@ -28,6 +28,7 @@ from communa.connectors.base import (
     RawItem,
     WebhookRejected,
     WebhookRequest,
+    describe_validation_error,
 )
 from communa.connectors.webhook.schemas import WebhookBatch, WebhookEvent
 
@@ -157,15 +158,4 @@ def parse_events(body: bytes) -> list[WebhookEvent]:
             return WebhookBatch.model_validate(data).events
         return [WebhookEvent.model_validate(data)]
     except ValidationError as exc:
-        raise WebhookRejected(400, describe_errors(exc)) from exc
-
-
-def describe_errors(exc: ValidationError, limit: int = 3) -> str:
-    """pydantic's errors as "field.path: message; ..." for the sender (and the RejectedEvent)."""
-    errors = exc.errors()
-    parts = []
-    for error in errors[:limit]:
-        where = ".".join(str(part) for part in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    more = len(errors) - limit
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+        raise WebhookRejected(400, describe_validation_error(exc)) from exc
