@@ -1,0 +1,1 @@
+"""Message understanding: language, sentiment, toxicity, spam, questions and embeddings, computed locally."""

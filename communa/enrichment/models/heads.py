@@ -1,0 +1,96 @@
+"""Trained heads stored as compact ``.npz`` files, and the arithmetic that applies them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from communa.enrichment.models.features import FEATURE_SETS, explain_text
+
+FloatArray = NDArray[np.float32]
+
+
+class NpzHead:
+    """A logistic-regression or one-hidden-layer head over ``[embedding | text features]``.
+
+    ``activation`` is ``softmax`` for exclusive labels and ``sigmoid`` for independent ones.
+    """
+
+    def __init__(self, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> None:
+        self.task: str = meta["task"]
+        self.labels: tuple[str, ...] = tuple(meta["labels"])
+        self.version: str = meta["version"]
+        self.activation: str = meta["activation"]
+        self.feature_set: str = meta["feature_set"]
+        self.meta = meta
+        self._layers = [
+            (arrays[f"W{i}"].astype(np.float32), arrays[f"b{i}"].astype(np.float32)) for i in range(int(meta["layers"]))
+        ]
+        self._feature_mean = arrays["feature_mean"].astype(np.float32)
+        self._feature_scale = arrays["feature_scale"].astype(np.float32)
+
+    def features(self, embeddings: FloatArray, texts: Sequence[str]) -> FloatArray:
+        """The head's input: the embeddings followed by its standardised text features."""
+        extra = FEATURE_SETS[self.feature_set](texts)
+        extra = (extra - self._feature_mean) / self._feature_scale
+        return np.hstack([np.asarray(embeddings, dtype=np.float32), extra.astype(np.float32)])
+
+    def predict_proba(self, embeddings: FloatArray, texts: Sequence[str]) -> FloatArray:
+        """Probabilities ``(len(texts), len(labels))``."""
+        if len(texts) != len(embeddings):
+            raise ValueError(f"{len(texts)} texts for {len(embeddings)} embeddings")
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return self.apply(self.features(embeddings, texts))
+
+    def apply(self, inputs: FloatArray) -> FloatArray:
+        """Run the layers on already-built inputs (training evaluates candidates this way)."""
+        hidden = inputs
+        for index, (weights, bias) in enumerate(self._layers):
+            hidden = hidden @ weights + bias
+            if index < len(self._layers) - 1:
+                np.maximum(hidden, 0.0, out=hidden)
+        return _activate(hidden, self.activation)
+
+    def explain(self, texts: Sequence[str], probabilities: FloatArray) -> list[list[str]]:
+        """Reasons per text: the lexicon cues found in it, then the labels the head is confident about."""
+        reasons: list[list[str]] = []
+        for text, row in zip(texts, probabilities, strict=True):
+            cues = explain_text(self.task, text)
+            confident = [f"{label} {p:.0%}" for label, p in zip(self.labels, row, strict=True) if p >= 0.5]
+            reasons.append(cues + confident)
+        return reasons
+
+
+def _activate(logits: FloatArray, activation: str) -> FloatArray:
+    if activation == "softmax":
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities: FloatArray = (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+    else:
+        probabilities = (1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))).astype(np.float32)
+    return probabilities
+
+
+def read_head(path: Path) -> NpzHead:
+    """Load a head written by :func:`write_head`."""
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    return NpzHead(meta, arrays)
+
+
+def write_head(path: Path, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> None:
+    """Store a head: weights as float16 (half the size, no measurable loss), metadata as JSON."""
+    compact: dict[str, Any] = {
+        key: value.astype(np.float16) if value.dtype.kind == "f" else value for key, value in arrays.items()
+    }
+    compact["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez_compressed(temporary, allow_pickle=False, **compact)
+    temporary.replace(path)
