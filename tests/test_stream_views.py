@@ -442,3 +442,14 @@ def test_the_page_is_translated(client: Client, owner: User, stream):
 
     assert '<html lang="it">' in html
     assert "Cerca" in html
+
+
+def test_a_language_saved_in_the_account_is_changed_in_the_account_settings(client: Client, owner: User, stream):
+    owner.language = "ru"
+    owner.save(update_fields=["language"])
+
+    html = content(login(client, owner).get(url()))
+
+    assert '<html lang="ru">' in html
+    assert 'Язык: Русский · <a href="/accounts/settings/">изменить</a>' in html
+    assert 'name="language" value="it"' not in html  # no session switcher that the account would override
