@@ -27,7 +27,7 @@ from communa.connectors.models import Source
 from communa.connectors.services import create_source
 
 # Real servers the connector tests start themselves (session-scoped fixtures; see tests/servers/base.py).
-pytest_plugins = ["tests.servers.synapse", "tests.servers.inspircd"]
+pytest_plugins = ["tests.servers.synapse", "tests.servers.inspircd", "tests.servers.dovecot"]
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -145,3 +145,11 @@ def fake_source(workspace: Workspace, fake_connector: type[FakeConnector]) -> So
 def login(client: Client, user: User) -> Client:
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Cached answers are keyed by ids, which repeat from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -32,6 +32,8 @@ class Source(WorkspaceScopedModel, TimeStampedModel):
     last_success_at = models.DateTimeField(null=True, blank=True)
     failure_count = models.PositiveIntegerField(default=0)
     cursor = models.JSONField(default=dict, blank=True)
+    # Kept by ingest in the batch's transaction, so lists never count a source's messages.
+    message_count = models.PositiveBigIntegerField(default=0)
     poll_interval = models.PositiveIntegerField(_("poll every (seconds)"), default=300)
     next_poll_at = models.DateTimeField(null=True, blank=True)
     # Public, unguessable part of the webhook URL; the HMAC secret is separate and encrypted.

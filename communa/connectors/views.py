@@ -12,7 +12,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -114,7 +113,7 @@ def _connector(kind: str) -> type[Connector]:
 def index(request: HttpRequest, workspace: str) -> HttpResponse:
     """Every source of the workspace with its health, capabilities and message count."""
     ws = _workspace(request, workspace)
-    sources = sources_of(workspace=ws).annotate(message_count=Count("messages"))
+    sources = sources_of(workspace=ws)
     rows = [(source, _info(source.kind)) for source in sources]
     return render(request, "connectors/index.html", {"workspace": ws, "rows": rows})
 

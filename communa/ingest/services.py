@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from communa.connectors.base import Connector, NormalizedIdentity, NormalizedMessage, RawItem
@@ -140,9 +141,14 @@ def _process(
                 data={"source_id": source.pk, "message_ids": upserted, "created_ids": created},
             )
         _finish_raw_events(source=source, items=items, errors=errors, now=now)
+        changes: dict[str, Any] = {}
+        if result.created:
+            changes["message_count"] = F("message_count") + result.created
         if cursor is not None:
-            Source.objects.filter(pk=source.pk).update(cursor=cursor)
+            changes["cursor"] = cursor
             source.cursor = cursor
+        if changes:
+            Source.objects.filter(pk=source.pk).update(**changes)
     return result
 
 
