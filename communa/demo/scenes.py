@@ -569,7 +569,7 @@ def spam_waves(h: History) -> None:
                     at=at,
                     language=b.language,
                     subject="chatter",
-                    text=text,
+                    text=f"@aurora.example {text}" if source == "bsky" else text,  # spam tags the brand to be seen
                     title=title_from(text),
                 )
                 if post:
