@@ -351,10 +351,11 @@ def feature_request(h: History, day: int) -> None:
     if root is None:
         return
     voters: list[Person] = []
+    said: list[str] = []
     for _ in range(h.rng.randint(1, 6)):
         if voter := peer(h, root, exclude=voters):
             voters.append(voter)
-            reply(h, root, voter, h.say(b.plus_ones if h.rng.random() < 0.6 else idea.answers))
+            reply(h, root, voter, say_fresh(h, b.plus_ones if h.rng.random() < 0.6 else idea.answers, said))
     if h.rng.random() < 0.5 and (team := h.team_for(source, root.language)):
         reply(h, root, team, h.say(idea.staff_answers))
 
@@ -378,14 +379,23 @@ def chatter(h: History, day: int) -> None:
     )
     if root is None:
         return
-    parent, talkers = root, [author]
+    parent, talkers, said = root, [author], [text]
     for _ in range(h.rng.randint(0, 5)):
         other = peer(h, root, exclude=talkers[-1:])
         if other is None:
             break
         talkers.append(other)
         # Chat drifts: people answer the last line as often as the first.
-        parent = reply(h, parent if h.rng.random() < 0.5 else root, other, h.say(b.chatter_replies)) or parent
+        parent = (
+            reply(h, parent if h.rng.random() < 0.5 else root, other, say_fresh(h, b.chatter_replies, said)) or parent
+        )
+
+
+def say_fresh(h: History, options: Sequence[str], used: list[str]) -> str:
+    """A line nobody has said yet in this thread (while there are any left): people don't echo each other."""
+    line = h.say([option for option in options if option not in used] or options)
+    used.append(line)
+    return line
 
 
 def title_from(text: str) -> str:
@@ -439,11 +449,12 @@ def announce(h: History, key: str, day: int, language: str, source: str, at: dat
         return
     h.facts.announcements.append(root)
     replied: list[Person] = []
+    said: list[str] = []
     for _ in range(h.rng.randint(3, 10 if key == "launch" else 6)):
         if member := peer(h, root, exclude=replied):
             replied.append(member)
             options = item.replies if h.rng.random() < 0.75 else b.announcement_replies
-            reply(h, root, member, h.say(options), at=h.later(root.at, 3, 1500))
+            reply(h, root, member, say_fresh(h, options, said), at=h.later(root.at, 3, 1500))
 
 
 HEATED_PLAN = (("en", 0.78, "forum"), ("es", 0.62, "forum"), ("ru", 0.40, "matrix"))
