@@ -19,6 +19,7 @@ a test that stops and restarts it (reconnection).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import ipaddress
@@ -126,10 +127,8 @@ class IrcUser:
         )
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.send("QUIT", "bye")
-        except OSError:
-            pass
         self.sock.close()
 
 
@@ -218,9 +217,7 @@ def write_certificates(directory: Path) -> tuple[Path, Path, Path]:
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return ca_file, cert_file, key_file
 

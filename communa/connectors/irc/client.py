@@ -305,6 +305,8 @@ class IrcClient:
                 logger.warning("irc %s: giving up: %s", self.settings.address, exc)
                 break
             except (ConnectionLost, OSError) as exc:
+                if self._stop.is_set():
+                    break  # stop() closed the socket under the reading thread: not a failure
                 self.last_error = _describe(exc, self.settings)
                 if isinstance(exc, ssl.SSLCertVerificationError):
                     self.failure = self.last_error
@@ -532,11 +534,21 @@ class IrcClient:
         elif command == "AUTHENTICATE":
             self._on_authenticate(line)
         elif command == "ERROR":
-            raise ConnectionLost(f"{self.settings.address} closed the connection: {line.param(0)}")
+            self._on_error(line.param(0))
         elif command.isdigit():
             self._on_numeric(line)
         elif command == "ACCOUNT":
             self._set_account(line.nick, line.param(0))
+
+    def _on_error(self, reason: str) -> None:
+        """The server closes the link. Some reasons are final: a refused password, a server ban."""
+        lowered = reason.lower()
+        if any(word in lowered for word in SERVER_BANS):
+            raise IrcFailure(f"the bot is banned from {self.settings.address}: {reason}")
+        if not self.registered.is_set() and ("access denied" in lowered or "password" in lowered):
+            hint = "check the server password of the source" if self.settings.password else "does it need a password?"
+            raise IrcFailure(f"{self.settings.address} refused the connection ({reason}): {hint}")
+        raise ConnectionLost(f"{self.settings.address} closed the connection: {reason}")
 
     def _on_numeric(self, line: Line) -> None:
         handler = self._numeric_handlers().get(line.command)
@@ -734,6 +746,8 @@ FATAL_NUMERICS = {
     "905": "SASL login failed: the credentials are too long (905: {reason})",
     "908": "SASL login failed: the server does not accept PLAIN (908: {reason})",
 }
+# Words of ERROR lines that close the link for a server ban (K-, G-, Z-lines) on the usual servers.
+SERVER_BANS = ("k-lined", "g-lined", "z-lined", "banned from this server", "you are banned")
 JOIN_REFUSALS = {
     "403": "no such channel",
     "405": "the bot is in too many channels",

@@ -69,7 +69,9 @@ def apply(client: IrcClient, action: ModerationAction, target: ModerationTarget,
         raise TransientError(client.last_error or f"not connected to {client.settings.address} yet")
     channel = target.channel
     subject = Subject.from_external_id(target.user_external_id)
-    nicks = client.member_nicks(channel, nick=subject.nick, account=subject.account)
+    # A member known by nick is acted on by that nick, whether or not the bot has seen them (re)join yet: the
+    # server knows better, and answers 441 when they are not there. An account needs the bot's member list.
+    nicks = client.member_nicks(channel, account=subject.account) if subject.account else [subject.nick]
     lines = _lines(client, action, channel, subject, nicks, reason=reason)
     if lines:
         _run(client, channel, lines)

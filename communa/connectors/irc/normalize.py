@@ -10,8 +10,8 @@
 | NICK                              | a nick change in each configured channel the person was in (kind other) |
 
 Ids. A message's external id is `<nick>:<id>`, where `<id>` is the server's IRCv3 `msgid` when it sends
-one, otherwise a hash of the time (the server's `time` tag, else when Communa read the line), command,
-nick, channel and text, so that the same line stored twice is one message. The nick in front is who
+one (Twitch: its `id` tag), otherwise a hash of the time (the server's `time` tag, else when Communa read
+the line), command, nick, channel and text, so that the same line stored twice is one message. The nick in front is who
 said it: IRC replies are addressed "nick: ...", and a reply only knows the id of the message it answers.
 Lines that concern several channels (QUIT, NICK) get one message per channel, `<nick>:<id>/<channel>`.
 
@@ -23,7 +23,7 @@ is known only by the (case-folded) nick, which anybody may take once it is free.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from communa.connectors.base import MessageKind, NormalizedIdentity, NormalizedMessage
@@ -33,6 +33,8 @@ from communa.connectors.irc.schemas import IrcPayload
 ACCOUNT_PREFIX = "account:"
 # Replies: the IRCv3 draft client tag, and Twitch's own tags.
 REPLY_TAGS = ("+draft/reply", "reply-parent-msg-id")
+# Twitch sends its message id as `id` and the time as `tmi-sent-ts` (milliseconds) instead of msgid and time.
+TWITCH_TIME = "tmi-sent-ts"
 
 
 def normalize_line(raw: dict[str, Any]) -> list[NormalizedMessage]:
@@ -61,7 +63,7 @@ def normalize_line(raw: dict[str, Any]) -> list[NormalizedMessage]:
 def event_id(payload: IrcPayload, line: Line | None = None) -> str:
     """The stored line's id, `<nick>:<msgid or hash>` (see the module docstring)."""
     line = line or parse_line(payload.line)
-    msgid = line.tags.get("msgid", "")
+    msgid = line.tags.get("msgid", "") or (line.tags.get("id", "") if TWITCH_TIME in line.tags else "")
     if not msgid:
         moment = line.tags.get("time") or payload.received_at.isoformat()
         fields = (moment, line.command, casefold(line.nick, payload.casemapping), *line.params)
@@ -89,6 +91,9 @@ def identity(payload: IrcPayload, nick: str, account: str, tags: dict[str, str] 
 
 def _time(payload: IrcPayload, line: Line) -> datetime:
     stamp = line.tags.get("time", "")
+    twitch_ms = line.tags.get(TWITCH_TIME, "")
+    if not stamp and twitch_ms.isdigit():
+        return datetime.fromtimestamp(int(twitch_ms) / 1000, tz=UTC)
     if stamp:
         try:
             return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
