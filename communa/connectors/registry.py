@@ -13,6 +13,7 @@ CONNECTORS: dict[str, str] = {
     "webhook": "communa.connectors.webhook.connector.WebhookConnector",
     "import": "communa.connectors.imports.connector.ImportConnector",
     "matrix": "communa.connectors.matrix.connector.MatrixConnector",
+    "email": "communa.connectors.email.connector.EmailConnector",
     "irc": "communa.connectors.irc.connector.IrcConnector",
 }
 
