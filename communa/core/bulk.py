@@ -76,8 +76,13 @@ def _prep(field: models.Field[Any, Any], value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
-def adapt_rows(fields: Sequence[models.Field[Any, Any]], rows: Iterable[Row]) -> list[list[Any]]:
-    converters = [(i, adapter) for i, adapter in enumerate(_column_adapters(fields)) if adapter is not None]
+def adapt_rows(
+    fields: Sequence[models.Field[Any, Any]], rows: Iterable[Row], *, raw: Sequence[int] = ()
+) -> list[list[Any]]:
+    """Convert each row's values for the driver; columns at the `raw` positions are left as they are."""
+    converters = [
+        (i, adapter) for i, adapter in enumerate(_column_adapters(fields)) if adapter is not None and i not in raw
+    ]
     # Timestamps repeat within a batch (an unedited message's revision is its creation time; ingested_at is
     # one value), so each distinct one is converted once.
     memo: dict[Any, Any] = {}
@@ -111,8 +116,12 @@ def upsert(
     update: Sequence[str] = (),
     expressions: Mapping[str, str] | None = None,
     update_where: str = "",
+    values_sql: Mapping[str, str] | None = None,
 ) -> None:
     """Insert rows, or on a unique conflict update `update` columns (or do nothing).
+
+    `values_sql` maps a field to the SQL computing its inserted value instead of a plain `%s`; the row then
+    holds a tuple with that SQL's parameters in the field's place (they are passed as they are).
 
     `expressions` maps a field to an SQL expression for the update instead of `excluded.<column>`; in it and
     in `update_where`, `{table}` stands for the quoted table name (the existing row).
@@ -124,7 +133,8 @@ def upsert(
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     column_sql = ", ".join(quote(_column(model, name)) for name in columns)
-    placeholders = ", ".join(["%s"] * len(fields))
+    values_sql = values_sql or {}
+    placeholders = ", ".join(values_sql.get(name, "%s").replace("{table}", table) for name in columns)
     conflict_sql = ", ".join(quote(_column(model, name)) for name in conflict)
     sql = f"INSERT INTO {table} ({column_sql}) VALUES ({placeholders}) ON CONFLICT ({conflict_sql}) "
     expressions = expressions or {}
@@ -137,10 +147,22 @@ def upsert(
         sql = sql.replace("{table}", table)
     else:
         sql += "DO NOTHING"
-    params = adapt_rows(fields, rows)
+    params = adapt_rows(fields, rows, raw=[i for i, name in enumerate(columns) if name in values_sql])
+    if values_sql:
+        params = [_flatten(row) for row in params]
     if params:
         with connection.cursor() as cursor:
             cursor.executemany(sql, params)
+
+
+def _flatten(row: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for value in row:
+        if isinstance(value, tuple):
+            flat.extend(value)
+        else:
+            flat.append(value)
+    return flat
 
 
 def _column(model: type[models.Model], name: str) -> str:

@@ -375,13 +375,23 @@ def _upsert_messages(
     external_ids = [m.external_id for m in live]
     by_external_id = f"SELECT external_id, id FROM {table(Message)} WHERE source_id = %s AND external_id IN ({{marks}})"
     existing = {ext for ext, _ in select_in(by_external_id, params=[source.pk], values=external_ids)}
+    # Oldest first, so a parent in this batch is inserted before its replies and the parent subquery below
+    # finds it: one write per reply instead of an insert plus an UPDATE rewriting every index.
+    live = sorted(live, key=lambda m: m.created_at)
+    in_batch = set(external_ids)
     rows = []
     for m in live:
         identity_id = identity_ids.get((m.author.platform, m.author.external_id)) if m.author else None
+        parent = m.parent_external_id
+        parent_params = (
+            stored[parent][0] if parent in stored else None,
+            source.pk,
+            parent if parent in in_batch else None,
+        )
         rows.append((
             source.workspace_id, source.pk, m.external_id, m.kind.value, identity_id,
             member_ids.get(identity_id) if identity_id else None, thread_ids[keys[m.external_id]],
-            m.parent_external_id, stored[m.parent_external_id][0] if m.parent_external_id in stored else None,
+            parent, parent_params,
             clean_text(m.title, 500), clean_text(m.text), m.language[:12], m.url[:1000],
             m.created_at, m.edited_at, None, _revision(m), now, _json_safe(m.metadata),
         ))  # fmt: skip
@@ -398,25 +408,30 @@ def _upsert_messages(
         },
         # Replaying an older payload never overwrites a newer edit.
         update_where="excluded.revised_at >= {table}.revised_at",
+        values_sql={
+            "parent": "COALESCE(%s, (SELECT p.id FROM {table} p WHERE p.source_id = %s AND p.external_id = %s))"
+        },
     )  # fmt: skip
     ids = dict(select_in(by_external_id, params=[source.pk], values=external_ids))
-    _link_parents(source=source, messages=live, ids=ids, stored=stored)
+    _link_parents(source=source, messages=live, ids=ids)
     _refresh_threads(thread_ids=sorted(set(thread_ids.values())))
     return [ids[e] for e in external_ids], [ids[e] for e in external_ids if e not in existing]
 
 
-def _link_parents(
-    *, source: Source, messages: Sequence[NormalizedMessage], ids: dict[str, int], stored: dict[str, tuple[int, str]]
-) -> None:
-    """Link replies to parents of the same batch, and adopt earlier-arrived replies of this batch's messages.
+def _link_parents(*, source: Source, messages: Sequence[NormalizedMessage], ids: dict[str, int]) -> None:
+    """Link the few replies the INSERT could not, and adopt earlier-arrived replies of this batch's messages.
 
-    Parents already stored were linked in the INSERT itself. Orphans (a reply that arrived before its
-    parent) are found through a partial index that holds only unlinked replies, so this stays cheap.
+    Parents already stored, and parents earlier in the batch, were linked in the INSERT itself. Orphans (a reply
+    that arrived before its parent) are found through a partial index that holds only unlinked replies, so this
+    stays cheap.
     """
+    position = {m.external_id: i for i, m in enumerate(messages)}
+    # Parents inserted earlier in the batch were linked by the INSERT; one that sorts after its reply
+    # (clock skew between a platform's servers) is linked here.
     links = [
         (ids[m.parent_external_id], ids[m.external_id])
         for m in messages
-        if m.parent_external_id in ids and m.parent_external_id not in stored
+        if m.parent_external_id in position and position[m.parent_external_id] > position[m.external_id]
     ]
     # The condition matches the partial index message_orphans, so only unlinked replies are probed.
     orphans = (
