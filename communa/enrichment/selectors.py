@@ -1,0 +1,136 @@
+"""Reads for enrichment: what the pipeline needs about messages and authors, and the corrections to learn from.
+
+Every function takes the workspace and filters on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import OuterRef, Subquery
+from django.utils.dateparse import parse_datetime
+
+from communa.core.bulk import chunked
+from communa.enrichment.tables import MessageSignals, SignalLabel
+from communa.stream.models import Message
+
+RECENT_WINDOW = timedelta(hours=24)
+RECENT_LIMIT = 2000  # the newest this many messages of the window are compared for near-duplicates
+RATE_WINDOW = timedelta(hours=1)
+RATE_ROWS_LIMIT = 50_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: int
+    workspace_id: int
+    text: str
+    language: str
+    created_at: datetime
+    member_id: int | None
+    member_first_seen: datetime | None
+    account_created_at: datetime | None
+
+
+def messages_to_enrich(*, message_ids: Sequence[int]) -> list[MessageRow]:
+    """The messages behind `message_ids` (the workspace comes with each row: a batch is one source's)."""
+    rows: list[MessageRow] = []
+    for chunk in chunked(list(message_ids)):
+        values = Message.objects.filter(pk__in=chunk).values_list(
+            "pk", "workspace_id", "title", "text", "language", "created_at", "member_id",
+            "member__first_seen_at", "metadata__account_created_at", "deleted_at",
+        )  # fmt: skip
+        for pk, ws, title, text, language, created, member, first_seen, account, deleted in values:
+            body = "" if deleted else "\n".join(part for part in (title, text) if part)
+            rows.append(MessageRow(pk, ws, body, language, created, member, first_seen, _datetime(account)))
+    rows.sort(key=lambda row: row.id)
+    return rows
+
+
+def _datetime(value: Any) -> datetime | None:
+    """A platform's account creation time from message metadata (ISO 8601), when the connector provides it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
+
+
+def posts_in_previous_hour(*, workspace_id: int, rows: Sequence[MessageRow]) -> dict[int, int]:
+    """Message id → how many messages its author posted in the hour before it (in this workspace)."""
+    authored = [row for row in rows if row.member_id is not None]
+    if not authored:
+        return {}
+    since = min(row.created_at for row in authored) - RATE_WINDOW
+    until = max(row.created_at for row in authored)
+    times: dict[int, list[datetime]] = defaultdict(list)
+    members = sorted({row.member_id for row in authored if row.member_id is not None})
+    for chunk in chunked(members):
+        posted = Message.objects.filter(
+            workspace_id=workspace_id, member_id__in=chunk, created_at__gte=since, created_at__lte=until
+        ).values_list("member_id", "created_at")[:RATE_ROWS_LIMIT]
+        for member_id, created_at in posted:
+            times[member_id].append(created_at)
+    return {
+        row.id: sum(1 for t in times[row.member_id] if row.created_at - RATE_WINDOW <= t < row.created_at)
+        for row in authored
+        if row.member_id is not None
+    }
+
+
+def recent_embeddings(
+    *, workspace_id: int, version: str, since: datetime, until: datetime, exclude: Sequence[int]
+) -> tuple[np.ndarray[Any, np.dtype[np.int8]], list[int | None]]:
+    """Quantised embeddings (one row each) and authors of the workspace's messages posted in [since, until]."""
+    rows = (
+        MessageSignals.objects.filter(
+            workspace_id=workspace_id,
+            embedding_version=version,
+            message__created_at__gte=since,
+            message__created_at__lte=until,
+        )
+        .exclude(embedding=None)
+        .order_by("-message__created_at")
+        .values_list("message_id", "embedding", "message__member_id")[:RECENT_LIMIT]
+    )
+    skip = set(exclude)
+    kept = [(bytes(embedding or b""), member) for pk, embedding, member in rows if pk not in skip]
+    if not kept:
+        return np.zeros((0, 0), dtype=np.int8), []
+    width = len(kept[0][0])
+    same_width = [(data, member) for data, member in kept if len(data) == width]
+    matrix = np.frombuffer(b"".join(data for data, _ in same_width), dtype=np.int8).reshape(-1, width)
+    return matrix, [member for _, member in same_width]
+
+
+def corrections(workspace_id: int, task: str) -> list[tuple[str, str]]:
+    """(text, label) pairs people gave for `task` in the workspace: the newest label per message, messages
+    still on the platform only. Labels are tables.CORRECTION_LABELS[task] ("toxic" / "not_toxic", …).
+
+    This is what `communa models train --workspace W` fits the workspace's own heads on.
+    """
+    newest = SignalLabel.objects.filter(workspace_id=workspace_id, task=task, message_id=OuterRef("message_id"))
+    latest = (
+        SignalLabel.objects.filter(workspace_id=workspace_id, task=task)
+        .filter(pk=Subquery(newest.order_by("-created_at", "-pk").values("pk")[:1]))
+        .filter(message__deleted_at=None)
+        .order_by("pk")
+        .values_list("message__title", "message__text", "label")
+    )
+    pairs = []
+    for title, text, label in latest:
+        body = "\n".join(part for part in (title, text) if part)
+        if body:
+            pairs.append((body, label))
+    return pairs
+
+
+def signals_of(*, workspace_id: int, message_id: int) -> MessageSignals | None:
+    return MessageSignals.objects.filter(workspace_id=workspace_id, pk=message_id).first()
