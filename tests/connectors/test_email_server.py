@@ -555,3 +555,21 @@ def test_ssl_on_a_plain_port_is_a_permanent_error_that_names_the_usual_ports(mai
 
     with pytest.raises(PermanentError, match=r"TLS with the IMAP server .* failed .*993 is SSL/TLS, 143 is STARTTLS"):
         connector.fetch({})
+
+
+def test_idle_over_tls_wakes_up_too(mail_server: MailServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(mail_server.ca_file))
+    box = mail_server.mailbox("tlsidle")
+    over_tls = {"imap_port": mail_server.imaps_port, "imap_security": "ssl"}
+    cursor = EmailConnector(config_for(mail_server, box, **over_tls)).fetch({}).cursor
+    connector = EmailConnector(config_for(mail_server, box, idle_seconds=30, **over_tls))
+    new = mail(sender="fa@elsewhere.test", to=box.address, subject="Secure", text="hi", message_id="s@elsewhere.test")
+    timer = threading.Timer(1.0, mail_server.deliver, args=(new,), kwargs={"to": [box.address]})
+
+    started = time.monotonic()
+    timer.start()
+    result = connector.fetch(cursor)
+    timer.join()
+
+    assert [item.external_id for item in result.items] == ["s@elsewhere.test"]
+    assert time.monotonic() - started < 3.0

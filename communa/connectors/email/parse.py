@@ -282,7 +282,13 @@ class _Body:
         disposition = part.get_content_disposition()
         if content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             decoded = decode_bytes(_content(part), part.get_content_charset())
-            (self._texts if content_type == "text/plain" else self._htmls).append(decoded)
+            decoded = decoded.replace("\r\n", "\n").replace("\r", "\n")  # mail's CRLF, stored as \n
+            if content_type == "text/html":
+                self._htmls.append(decoded)
+            elif _param(part, "format") == "flowed":
+                self._texts.append(unflow(decoded, delsp=_param(part, "delsp") == "yes"))
+            else:
+                self._texts.append(decoded)
             return
         self._describe(part, content_type, filename, disposition)
 
@@ -303,6 +309,39 @@ class _Body:
             "size": size,
             "inline": disposition == "inline",
         })  # fmt: skip
+
+
+def _param(part: Message, name: str) -> str:
+    value = part.get_param(name, "")
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def unflow(text: str, *, delsp: bool) -> str:
+    """RFC 3676 format=flowed: lines ending in a space continue on the next one (at the same quote depth)."""
+    lines: list[str] = []
+    paragraph: str | None = None
+    depth = 0
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        line_depth = len(raw) - len(raw.lstrip(">"))
+        content = raw[line_depth:]
+        content = content[1:] if content.startswith(" ") else content  # space-stuffing
+        flowed = content.endswith(" ") and content != "-- "
+        if flowed and delsp:
+            content = content[:-1]
+        if paragraph is not None and line_depth != depth:
+            lines.append(_with_quote_marks(depth, paragraph))
+            paragraph = None
+        paragraph, depth = (paragraph or "") + content, line_depth
+        if not flowed:
+            lines.append(_with_quote_marks(depth, paragraph))
+            paragraph = None
+    if paragraph is not None:
+        lines.append(_with_quote_marks(depth, paragraph))
+    return "\n".join(lines)
+
+
+def _with_quote_marks(depth: int, text: str) -> str:
+    return f"{'>' * depth} {text}" if depth else text
 
 
 def _content(part: Message) -> bytes:

@@ -22,9 +22,10 @@ import lxml.html  # type: ignore[import-untyped]
 
 _SIGNATURE = "-- "
 _SHORT_SIGNATURE_LINES = 10
+# The verb, then anything (German and French put the name after it: "Am … schrieb Ann:"), then the colon.
 _ATTRIBUTION = re.compile(
-    r"(wrote|writes|ha scritto|scrisse|написал|написала|написал\(а\)|пишет|schrieb|a écrit|escribió|escreveu"
-    r"|schreef|napisał|napisała|skrev|kirjoitti)\s*:\s*$",
+    r"\b(wrote|writes|ha scritto|scrisse|написал|пишет|schrieb|a écrit|escribió|escreveu|schreef|napisał|skrev"
+    r"|kirjoitti)[^\n]*:\s*$",
     re.IGNORECASE,
 )
 _ORIGINAL_MESSAGE = re.compile(

@@ -131,7 +131,7 @@ class EmailConfig(ConnectorConfig):
     idle_seconds: int = Field(
         default=25,
         ge=0,
-        le=600,
+        le=60,  # the worker's listener lease (90 s) must outlast one wait
         title=gettext_noop("Wait for new mail (seconds)"),
         description=gettext_noop("How long one read waits on the server for new mail (IMAP IDLE)."),
     )
