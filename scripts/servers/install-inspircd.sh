@@ -25,6 +25,9 @@ if ! command -v inspircd >/dev/null 2>&1 && [ ! -x /usr/sbin/inspircd ]; then
   # policy-rc.d keeps the package's own daemon from starting where one is configured; without systemd
   # running (containers, CI) nothing starts anyway.
   apt-get install -y -qq --no-install-recommends inspircd
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now inspircd >/dev/null 2>&1 || true  # the package's own server: not wanted here
+  fi
   echo "InspIRCd $(installed_version) installed in $(( $(date +%s) - start )) s"
 fi
 installed_version > "$dest/.installed"

@@ -714,7 +714,9 @@ class IrcClient:
             self.members.pop(folded_channel, None)
             if folded_channel in self._keys and not self._stop.is_set():
                 key = self._keys[folded_channel]
-                threading.Timer(REJOIN_DELAY, self._rejoin, args=(channel, key)).start()
+                timer = threading.Timer(REJOIN_DELAY, self._rejoin, args=(channel, key))
+                timer.daemon = True
+                timer.start()
             return
         self.members.get(folded_channel, {}).pop(self.casefold(nick), None)
 
