@@ -13,6 +13,7 @@ import logging
 import threading
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.models import Q
 from django.utils import timezone
@@ -24,7 +25,6 @@ from communa.ingest.polling import poll_source
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 90  # longer than any long-poll timeout, so a healthy listener always renews in time
 LISTENING = [SourceStatus.ACTIVE, SourceStatus.RETRYING]
 
 
@@ -32,12 +32,19 @@ def streaming_kinds() -> list[str]:
     return [kind for kind in CONNECTORS if Capability.STREAM in connector_class(kind).capabilities]
 
 
-def acquire_lease(*, source_id: int, owner: str, seconds: int = LEASE_SECONDS) -> bool:
-    """Take or renew the lease: succeeds when it is free, expired, or already ours."""
+def lease_seconds() -> int:
+    """COMMUNA_LISTENER_LEASE_SECONDS: longer than any long-poll, so a healthy listener always renews in time."""
+    seconds: int = settings.COMMUNA_LISTENER_LEASE_SECONDS
+    return seconds
+
+
+def acquire_lease(*, source_id: int, owner: str, seconds: int | None = None) -> bool:
+    """Take or renew the lease for `seconds` (default: lease_seconds()): when free, expired, or already ours."""
     now = timezone.now()
     free = Q(lease_expires_at=None) | Q(lease_expires_at__lt=now) | Q(lease_owner=owner)
+    expires = now + timedelta(seconds=lease_seconds() if seconds is None else seconds)
     taken = Source.objects.filter(free, pk=source_id, status__in=LISTENING).update(
-        lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds)
+        lease_owner=owner, lease_expires_at=expires
     )
     return taken == 1
 
@@ -62,7 +69,7 @@ def listen(*, source_id: int, owner: str, stop: threading.Event) -> None:
         while not stop.is_set() and acquire_lease(source_id=source_id, owner=owner):
             wait = _seconds_until_due(source_id)
             if wait > 0:
-                stop.wait(min(wait, LEASE_SECONDS / 3))  # backing off after a failure; keep renewing
+                stop.wait(min(wait, lease_seconds() / 3))  # backing off after a failure; keep renewing
                 continue
             try:
                 poll_source(source_id=source_id)
@@ -74,6 +81,7 @@ def listen(*, source_id: int, owner: str, stop: threading.Event) -> None:
                 close_old_connections()
     finally:
         release_lease(source_id=source_id, owner=owner)
+        logger.info("listener %s stopped following source %s", owner, source_id)
         connections.close_all()  # this thread's connections only: they are thread-local
 
 
@@ -109,6 +117,7 @@ class ListenerSupervisor:
                 daemon=True,
             )
             thread.start()
+            logger.info("listener %s follows source %s", self.owner, source_id)
             self.threads[source_id] = thread
             started.append(source_id)
         return started
