@@ -291,6 +291,7 @@ def test_message_fields(client: Client, analyst: User, messages: dict[str, Messa
         "member_id": m3.member_id,
         "thread_id": m3.thread_id,
         "parent_id": messages["m2"].pk,
+        "signals": None,  # not analysed in this test
     }
 
 
@@ -451,7 +452,8 @@ def test_openapi_document_is_valid_and_complete(client: Client, db: None) -> Non
                 assert "workspace" in params, (method, path)
     message_params = {p["name"] for p in schema["paths"]["/api/v1/messages"]["get"]["parameters"]}
     assert message_params == {
-        "workspace", "source", "language", "kind", "since", "until", "q", "member", "thread", "cursor", "limit"
+        "workspace", "source", "language", "kind", "since", "until", "q", "member", "thread", "sentiment", "toxic",
+        "spam", "question", "cursor", "limit"
     }  # fmt: skip
 
 

@@ -59,9 +59,9 @@ def predicted(task: str, signals: Signals) -> tuple[str, float | None]:
 
 
 def macro_f1(gold: Sequence[str], pred: Sequence[str]) -> float:
-    """Unweighted mean of per-class F1 over the classes in the gold labels."""
+    """Unweighted mean of per-class F1 over the classes seen in either list (as scikit-learn computes it)."""
     scores = []
-    for label in sorted(set(gold)):
+    for label in sorted(set(gold) | set(pred)):
         tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == label and p == label)
         fp = sum(1 for g, p in zip(gold, pred, strict=True) if g != label and p == label)
         fn = sum(1 for g, p in zip(gold, pred, strict=True) if g == label and p != label)

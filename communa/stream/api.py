@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pydantic
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
@@ -42,6 +43,14 @@ class MessageQuery(Schema):
     q: str = Field(default="", max_length=200, description="Full-text search in the message text.")
     member: int | None = Field(default=None, description="Only this community member's messages.")
     thread: int | None = Field(default=None, description="Only this thread's messages.")
+    sentiment: list[str] = Field(
+        default_factory=list,
+        description="Sentiment computed by Communa (or set by a moderator).",
+        json_schema_extra={"items": {"type": "string", "enum": ["negative", "neutral", "positive"]}},
+    )
+    toxic: bool | None = Field(default=None, description="true: flagged toxic; false: not flagged (or not analysed).")
+    spam: bool | None = Field(default=None, description="true: flagged spam; false: not flagged (or not analysed).")
+    question: bool | None = Field(default=None, description="true: asks something that needs an answer.")
     cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
 
@@ -52,6 +61,24 @@ class AuthorOut(Schema):
     handle: str
     display_name: str
     is_bot: bool
+
+
+class SignalsOut(Schema):
+    """What Communa understood about the message (docs/understanding.md); null fields: model not installed."""
+
+    language: str = Field(description='Detected language; "und" when the text does not say.')
+    sentiment: str | None
+    sentiment_scores: dict[str, float] | None
+    toxic: bool | None
+    toxicity: float | None
+    toxicity_categories: dict[str, float] | None
+    friendly_profanity: float | None
+    spam: bool | None
+    spam_score: float | None
+    question: bool | None
+    question_score: float | None
+    explanation: dict[str, list[dict[str, Any]]] = Field(description="Reasons per signal, as codes with values.")
+    corrected: list[str] = Field(description="The signals a moderator set by hand.")
 
 
 class MessageOut(Schema):
@@ -69,6 +96,7 @@ class MessageOut(Schema):
     member_id: int | None
     thread_id: int | None
     parent_id: int | None
+    signals: SignalsOut | None = Field(description="Null until the message has been analysed.")
 
 
 class MessageDetailOut(MessageOut):
@@ -106,7 +134,37 @@ def _fields(message: Message) -> dict[str, Any]:
         "member_id": message.member_id,
         "thread_id": message.thread_id,
         "parent_id": message.parent_id,
+        "signals": _signals(message),
     }
+
+
+def _signals(message: Message) -> SignalsOut | None:
+    """The enrichment row loaded with the message (select_related("signals")), reached by relation name."""
+    try:
+        row = message.signals  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return None
+    by_hand = {
+        "sentiment": row.sentiment_corrected,
+        "toxicity": row.is_toxic_corrected,
+        "spam": row.is_spam_corrected,
+        "question": row.is_question_corrected,
+    }
+    return SignalsOut(
+        language=row.language,
+        sentiment=row.sentiment or None,
+        sentiment_scores=row.sentiment_scores,
+        toxic=row.is_toxic,
+        toxicity=row.toxicity_score,
+        toxicity_categories=row.toxicity_categories,
+        friendly_profanity=row.friendly_profanity_score,
+        spam=row.is_spam,
+        spam_score=row.spam_score,
+        question=row.is_question,
+        question_score=row.question_score,
+        explanation=row.explanation or {},
+        corrected=[name for name, value in by_hand.items() if value not in ("", None)],
+    )
 
 
 def _message_filter(query: MessageQuery) -> MessageFilter:

@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import argparse
-import io
 import importlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="{train,eval}")
-        train = actions.add_parser(
-            "train", help="Fit the heads from the labelled data (and a workspace's corrections)."
-        )
-        train.add_argument("argv", nargs=argparse.REMAINDER, help="Options of the trainer (--help lists them).")
+        # The trainer reads its own options (and answers --help), so they pass through this parser untouched.
+        actions.add_parser("train", add_help=False, help="Fit the heads (and a workspace's, on its corrections).")
         evaluate = actions.add_parser("eval", help="Macro-F1 (and ROC-AUC for yes/no tasks) per language.")
         evaluate.add_argument("--task", required=True, choices=TASKS)
         evaluate.add_argument("--input", required=True, type=Path)
@@ -44,9 +42,23 @@ class Command(BaseCommand):
         evaluate.add_argument("--format", choices=FORMATS)
         evaluate.add_argument("--workspace", help="Measure this workspace's own models (trained on its corrections).")
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parse_known_args = parser.parse_known_args
+
+        def parse_args(args: Any = None, namespace: Any = None) -> argparse.Namespace:
+            options, extra = parse_known_args(args, namespace)
+            if extra and getattr(options, "action", None) != "train":
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            options.trainer_argv = extra
+            return options
+
+        parser.parse_args = parse_args  # type: ignore[method-assign,assignment]
+        return parser
+
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "train":
-            self._train(options["argv"])
+            self._train(options.get("trainer_argv", []))
         else:
             self._eval(options)
 
