@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 from pydantic import ValidationError
 
+from communa.accounts.models import User, Workspace
 from communa.connectors.base import MessageKind, NormalizedIdentity, RawItem
 from communa.connectors.email.connector import EmailConnector, resume_after
 from communa.connectors.email.imap import _fetch_records, decode_folder, encode_folder, parse_internaldate, uid_set
@@ -31,6 +33,9 @@ from communa.connectors.email.parse import (
 from communa.connectors.email.quoting import trim_html, trim_text
 from communa.connectors.email.schemas import EmailConfig, is_loopback
 from communa.connectors.email.smtp import build_reply, references_for, reply_message_id, reply_subject
+from communa.connectors.models import Source
+from communa.connectors.services import load_config
+from tests.conftest import login
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 MAILBOX = "support@aurora.test"
@@ -536,3 +541,54 @@ def test_no_encryption_is_accepted_on_this_machine_only() -> None:
         False,
         False,
     ]
+
+
+# --- the source form ----------------------------------------------------------------------------------
+
+
+def _email_form(**overrides: str) -> dict[str, str]:
+    data = {
+        "name": "Support mailbox",
+        "poll_interval": "300",
+        "config_imap_host": "imap.aurora.test",
+        "config_imap_port": "993",
+        "config_imap_security": "ssl",
+        "config_username": MAILBOX,
+        "config_password": "app-password",
+        "config_folder": "Входящие",
+        "config_smtp_host": "smtp.aurora.test",
+        "config_smtp_port": "587",
+        "config_smtp_security": "starttls",
+        "config_from_address": MAILBOX,
+        "config_idle_seconds": "25",
+        "config_history_days": "30",
+    }
+    return {**data, **overrides}
+
+
+def test_a_manager_connects_a_mailbox_and_its_passwords_are_stored_encrypted(
+    client: Client, manager: User, workspace: Workspace
+) -> None:
+    page = login(client, manager).get("/w/acme/sources/new/email/").content.decode()
+    assert "None — only for a server on this machine (testing)" in page
+
+    response = client.post("/w/acme/sources/new/email/", _email_form())
+
+    source = Source.objects.get()
+    assert (response.status_code, source.kind, source.name) == (302, "email", "Support mailbox")
+    assert source.config["folder"] == "Входящие"
+    assert "password" not in source.config
+    assert "app-password" not in source.secrets
+    assert load_config(source).password.get_secret_value() == "app-password"  # type: ignore[attr-defined]
+
+
+def test_a_mailbox_without_encryption_off_this_machine_is_refused_and_nothing_is_created(
+    client: Client, manager: User, workspace: Workspace
+) -> None:
+    response = login(client, manager).post("/w/acme/sources/new/email/", _email_form(config_imap_security="none"))
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "IMAP without encryption is only allowed for a server on this machine" in html
+    assert "app-password" not in html
+    assert Source.objects.count() == 0

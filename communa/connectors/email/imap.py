@@ -293,7 +293,6 @@ class ImapSession:
             woke = self._idle_until(lines, time.monotonic() + seconds)
             self.conn.send(b"DONE\r\n")
             woke = self._idle_done(lines, tag) or woke
-            sock.settimeout(self.timeout)
         return woke
 
     def _idle_until(self, lines: _LineReader, deadline: float) -> bool:
