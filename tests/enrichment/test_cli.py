@@ -180,3 +180,22 @@ def test_metrics() -> None:
     assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx((2 / 3 + 0.8) / 2)
     assert roc_auc([True, False, True, False], [0.9, 0.1, 0.4, 0.4]) == 0.875  # a tie counts half
     assert roc_auc([True, True], [0.1, 0.2]) is None
+
+
+@pytest.mark.django_db
+def test_enrich_backfills_messages_without_signals(fake_source: object, tiny_models: TinyModels) -> None:
+    from communa.enrichment.services import enrich_messages
+    from communa.enrichment.tables import MessageSignals
+    from communa.ingest.services import ingest_events
+    from tests.conftest import raw
+
+    ids = ingest_events(source=fake_source, events=[raw(f"m{i}", text=f"hello {i}") for i in range(3)]).message_ids  # type: ignore[arg-type]
+    enrich_messages(message_ids=ids[:1])
+    tiny_models.encoder.calls.clear()
+
+    assert run("enrich").splitlines()[-1] == "Done: 2 messages analysed."
+    assert MessageSignals.objects.count() == 3
+    assert tiny_models.encoder.calls == [2]  # only the two missing ones
+    assert run("enrich", "--workspace", "acme", "--all").splitlines()[-1] == "Done: 3 messages analysed."
+    with pytest.raises(CommandError, match="No workspace 'nope'"):
+        run("enrich", "--workspace", "nope")
