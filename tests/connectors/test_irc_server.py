@@ -444,3 +444,23 @@ def test_after_a_server_restart_the_bot_reconnects_and_reading_resumes(
     assert list(texts) == ["before the restart", "after the restart"]
     bot_joins = Message.objects.filter(source=source, kind="join", identity__is_bot=True).count()
     assert bot_joins == 2
+
+
+def test_a_taken_nick_gets_an_alternative_and_sends_are_paced(inspircd: InspircdServer, workspace: Workspace) -> None:
+    name = channel()
+    owner = inspircd.user("olivia")
+    owner.join(name)
+    inspircd.user(BOT)  # someone already uses the bot's nick
+    source = irc_source(workspace, bot_config(inspircd, name, flood_messages=2, flood_seconds=2))
+    poll(source)
+    owner.wait_for(lambda line: line.command == "JOIN" and line.nick == f"{BOT}_")
+
+    started = time.monotonic()
+    connector_for(source).reply(
+        target=ReplyTarget(channel=name, message_external_id="olivia:x"), text="1\n2\n3\n4", idempotency_key="k"
+    )
+    elapsed = time.monotonic() - started
+    assert [
+        owner.sees_message(name, f"{prefix}{n}").nick for prefix, n in [("olivia: ", 1), ("", 2), ("", 3), ("", 4)]
+    ] == [f"{BOT}_"] * 4
+    assert 1.9 <= elapsed < 5  # two at once, then one per second (2 per 2 s)

@@ -285,7 +285,8 @@ class IrcClient:
 
     def member_nicks(self, channel: str, *, nick: str = "", account: str = "") -> list[str]:
         """Current nicks in `channel` of the member known by `nick`, or of everyone logged in as `account`."""
-        members = self.members.get(self.casefold(channel), {})
+        # A copy: the connection thread changes these lists while a writer reads them.
+        members = dict(self.members.get(self.casefold(channel), {}))
         if account:
             folded = self.casefold(account)
             return [m.nick for m in members.values() if m.account and self.casefold(m.account) == folded]
