@@ -47,6 +47,7 @@ class Command(BaseCommand):
         parse_known_args = parser.parse_known_args
 
         def parse_args(args: Any = None, namespace: Any = None) -> argparse.Namespace:
+            options: argparse.Namespace
             options, extra = parse_known_args(args, namespace)
             if extra and getattr(options, "action", None) != "train":
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
