@@ -131,6 +131,16 @@ def test_real_world_mail_delivered_over_smtp_becomes_exactly_the_expected_messag
         bounce: ("email", "mailer-daemon@mail.aurora.test", "", bounce),
         no_id: ("email", "zoe@example.de", "", no_id),
     }
+    assert sorted(Thread.objects.filter(source=source).values_list("external_id", flat=True)) == sorted(
+        [
+            QUESTION,
+            "b7f3e2a1-5c4d-4e6f-9a8b-0c1d2e3f4a5b@example.org",
+            "1772530240.512934@example.ru",
+            newsletter,
+            bounce,
+            no_id,
+        ]
+    )
     conversation = Thread.objects.get(source=source, external_id=QUESTION)
     assert (conversation.title, conversation.message_count) == (
         "Problema con l'ordine #4512: il caffè non è arrivato",
