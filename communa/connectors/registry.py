@@ -15,6 +15,7 @@ CONNECTORS: dict[str, str] = {
     "matrix": "communa.connectors.matrix.connector.MatrixConnector",
     "email": "communa.connectors.email.connector.EmailConnector",
     "irc": "communa.connectors.irc.connector.IrcConnector",
+    "bluesky": "communa.connectors.bluesky.connector.BlueskyConnector",
 }
 
 
