@@ -11,6 +11,7 @@ import pytest
 from django import forms
 from django.conf import settings
 from django.test import Client
+from django.urls import reverse
 from pydantic import Field, HttpUrl, SecretStr, StringConstraints
 
 from communa.accounts.models import User, Workspace
@@ -441,3 +442,13 @@ def test_pause_needs_a_post_with_a_csrf_token(manager: User, fake_source: Source
 
 def webhook_config() -> WebhookConfig:
     return WebhookConfig(secret=SecretStr("x" * 20), platform="shop")
+
+
+def test_streaming_sources_have_no_poll_interval(client: Client, owner: User, workspace) -> None:
+    c = login(client, owner)
+
+    matrix = c.get(reverse("sources:create", kwargs={"workspace": workspace.slug, "kind": "matrix"}))
+    feeds = c.get(reverse("sources:create", kwargs={"workspace": workspace.slug, "kind": "feeds"}))
+
+    assert 'name="poll_interval"' not in matrix.content.decode()  # followed live by a listener
+    assert 'name="poll_interval"' in feeds.content.decode()

@@ -352,7 +352,9 @@ class SourceForm(forms.Form):
                 )
 
     def _set_up_poll_interval(self) -> None:
-        if Capability.POLL not in self.connector.capabilities:
+        # Streaming sources are followed live by a listener; the scheduler never polls them.
+        capabilities = self.connector.capabilities
+        if Capability.POLL not in capabilities or Capability.STREAM in capabilities:
             # Pushed or imported sources are never polled: the setting would only confuse.
             del self.fields["poll_interval"]
             return
