@@ -91,8 +91,40 @@ class CommunaProcess(ServerProcess):
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
+    def stop(self, *, grace: float = 10.0) -> None:
+        """Stop it (SIGTERM), then wait for its children (`communa run`'s worker) to be gone as well.
+
+        `communa run` is ended by the SIGTERM that uvicorn re-raises after its own shutdown, before it can
+        wait for its worker: the worker stops on the parent-death signal, on its own time. Nothing that
+        comes after (dropping the database) may start while it still runs.
+        """
+        children = self.children()
+        super().stop(grace=grace)
+        deadline = time.monotonic() + grace
+        while (alive := [pid for pid in children if _running(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):  # it ended just now
+                os.kill(pid, signal.SIGKILL)
+
+    def children(self) -> list[int]:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return []
+        path = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (our grandchild is reaped by init, not by us)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
 
 
 def base_env(directory: Path) -> dict[str, str]:
