@@ -14,6 +14,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from communa.enrichment.tables import CORRECTION_LABELS
+
 if TYPE_CHECKING:
     from communa.enrichment.tables import MessageSignals
 
@@ -139,6 +141,16 @@ def badges(signals: MessageSignals, *, message_language: str = "", has_text: boo
             )
         )
     return out
+
+
+def current_labels(signals: MessageSignals) -> dict[str, str]:
+    """What the message is labelled now, in correction-label terms, for marking the menu's current choice."""
+    labels = {"sentiment": signals.sentiment} if signals.sentiment else {}
+    for task, flag in (("toxicity", signals.is_toxic), ("spam", signals.is_spam), ("question", signals.is_question)):
+        if flag is not None:
+            yes, no = CORRECTION_LABELS[task]
+            labels[task] = yes if flag else no
+    return labels
 
 
 def missing_signals(signals: MessageSignals) -> list[str]:

@@ -38,8 +38,8 @@ PAGE_SIZE = 50
 # The poll says "99+" rather than counting a flood exactly every 15 seconds.
 NEW_COUNT_CAP = 99
 FILTERS_FORM_ID = "stream-filters"
-LIST_PARAMS = ("source", "language", "kind")
-SINGLE_PARAMS = ("since", "until", "q", "member", "thread")
+LIST_PARAMS = ("source", "language", "kind", "sentiment")
+SINGLE_PARAMS = ("since", "until", "q", "member", "thread", "toxic", "spam", "question")
 
 KIND_LABELS: dict[str, str | Promise] = {
     MessageKind.POST: _("Post"),
@@ -53,6 +53,19 @@ KIND_LABELS: dict[str, str | Promise] = {
     MessageKind.OTHER: _("Other"),
 }
 
+# Signals from enrichment (docs/understanding.md): the filter menus' choices.
+SENTIMENT_CHOICES: list[tuple[str, str | Promise]] = [
+    ("negative", _("Negative")),
+    ("neutral", _("Neutral")),
+    ("positive", _("Positive")),
+]
+FLAG_FILTERS: list[tuple[str, str | Promise, str | Promise, str | Promise]] = [
+    # (parameter, label, "true" choice, "false" choice)
+    ("toxic", _("Toxicity"), _("Toxic"), _("Not toxic")),
+    ("spam", _("Spam"), _("Spam"), _("Not spam")),
+    ("question", _("Questions"), _("Questions"), _("Not questions")),
+]
+
 # Kinds that say little by themselves: shown as one line so they do not bury what people wrote.
 COMPACT_KINDS = frozenset({MessageKind.REACTION, MessageKind.JOIN, MessageKind.LEAVE})
 
@@ -65,6 +78,10 @@ FILTER_ERRORS: dict[str, str | Promise] = {
     "q": _("Search for at most 200 characters."),
     "member": _("This member link is not valid."),
     "thread": _("This thread link is not valid."),
+    "sentiment": _("Choose a sentiment from the list."),
+    "toxic": _("Choose from the list."),
+    "spam": _("Choose from the list."),
+    "question": _("Choose from the list."),
 }
 
 
@@ -84,8 +101,12 @@ class ParsedFilter:
         """The applied filter as a query string: the shareable URL of what is on screen."""
         query = QueryDict(mutable=True)
         for key, value in self.flt.model_dump(mode="json", exclude_defaults=True).items():
-            query.setlist(key, [str(v) for v in value] if isinstance(value, list) else [str(value)])
+            query.setlist(key, [str(v) for v in value] if isinstance(value, list) else [_query_value(value)])
         return query
+
+
+def _query_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def parse_filter(params: QueryDict) -> ParsedFilter:
@@ -199,6 +220,8 @@ def _render_page(request: HtmxHttpRequest, ws: Workspace, context: dict[str, Any
         has_sources=bool(sources),
         languages=_language_choices(ws, context["flt"]),
         kinds=list(KIND_LABELS.items()),
+        sentiments=SENTIMENT_CHOICES,
+        flag_filters=[(*choice, getattr(context["flt"], choice[0])) for choice in FLAG_FILTERS],
         raw=_raw_values(request.GET),
     )
     return render(request, "stream/index.html", context)

@@ -5,6 +5,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils.functional import Promise
 
 from communa.enrichment.presentation import CORRECTION_MENU, Badge, badges
+from communa.enrichment.presentation import current_labels as presentation_current_labels
 from communa.enrichment.tables import MessageSignals
 from communa.stream.models import Message
 
@@ -27,6 +28,13 @@ def signal_badges(message: Message) -> list[Badge]:
     if signals is None:
         return []
     return badges(signals, message_language=message.language, has_text=bool(message.text or message.title))
+
+
+@register.simple_tag
+def current_labels(message: Message) -> dict[str, str]:
+    """`{% current_labels m as current %}`: task → the label the message has now (model or moderator)."""
+    signals = signals_of(message)
+    return presentation_current_labels(signals) if signals is not None else {}
 
 
 @register.simple_tag
