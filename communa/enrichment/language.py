@@ -16,7 +16,7 @@ from communa.enrichment.normalize import EMAIL_PLACEHOLDER, MENTION_PLACEHOLDER,
 UNDETERMINED = "und"
 MIN_LETTERS = 3
 MIN_PROBABILITY = 0.3
-CANDIDATES = 10  # enough for a restriction to a workspace's languages to find one of them
+CANDIDATES = 5  # enough for a restriction to a workspace's languages to find one of them
 MAX_CHARS = 1000  # the first thousand characters decide; more only costs time
 
 

@@ -37,8 +37,8 @@ _QUOTE_MARKS = re.compile('["“”«»„]')  # not ’: it is the apostrophe o
 
 
 @cache
-def _profanity() -> tuple[frozenset[str], dict[tuple[int, str], list[str]], frozenset[str]]:
-    """(single words, wildcard index by (length, first letter), phrases), read once per process."""
+def _profanity() -> tuple[frozenset[str], dict[tuple[int, str], list[str]], dict[str, list[str]]]:
+    """(single words, wildcard index by (length, first letter), phrases by first word), read once per process."""
     folder = files("glin_profanity").joinpath("data", "dictionaries")
     words: set[str] = set()
     phrases: set[str] = set()
@@ -50,7 +50,10 @@ def _profanity() -> tuple[frozenset[str], dict[tuple[int, str], list[str]], froz
     index: dict[tuple[int, str], list[str]] = {}
     for word in words:
         index.setdefault((len(word), word[0]), []).append(word)
-    return frozenset(words), index, frozenset(phrases)
+    by_first_word: dict[str, list[str]] = {}
+    for phrase in sorted(phrases):
+        by_first_word.setdefault(phrase.split(" ", 1)[0], []).append(phrase)
+    return frozenset(words), index, by_first_word
 
 
 def profane_words(words_form: str) -> list[str]:
@@ -61,15 +64,19 @@ def profane_words(words_form: str) -> list[str]:
     for token in tokens:
         if _is_profane(token, single, index) and token not in found:
             found.append(token)
-    if phrases:
+    candidates = [phrase for token in dict.fromkeys(tokens) for phrase in phrases.get(token, ())]
+    if candidates:
         joined = f" {' '.join(tokens)} "
-        found += [p for p in sorted(phrases) if f" {p} " in joined and p not in found]
+        found += [p for p in candidates if f" {p} " in joined and p not in found]
     return found
 
 
 def _is_profane(token: str, single: frozenset[str], index: dict[tuple[int, str], list[str]]) -> bool:
-    for candidate in {token, squeeze(token, keep=1)}:
-        if candidate in single or _RUSSIAN_ROOTS.match(candidate):
+    if token in single:
+        return True
+    cyrillic = not token.isascii() and any("\u0400" <= c <= "\u04ff" for c in token)
+    for candidate in (token, squeeze(token, keep=1)):
+        if candidate in single or (cyrillic and _RUSSIAN_ROOTS.match(candidate)):
             return True
         if WILDCARD in candidate and _wildcard_match(candidate, index):
             return True

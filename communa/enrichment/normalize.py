@@ -137,6 +137,8 @@ def squeeze(text: str, keep: int = 2) -> str:
 
 def fold_word(word: str) -> tuple[str, str]:
     """One word as the models read it and as the word lists read it (with `*` for symbols typed as letters)."""
+    if word.isalpha() and (word.isascii() or len({_script(c) for c in word}) == 1):
+        return word, word  # most words: one script, no symbols (checked in C, so the common case stays cheap)
     letters = [c for c in word if c.isalpha()]
     if not letters:
         return word, word

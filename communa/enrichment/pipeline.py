@@ -92,6 +92,9 @@ class Batch:
     readable: list[int]  # indexes of the items with text for the models
     model_texts: list[str]
     embeddings: NDArray[np.float32] | None = None
+    # Near-duplicate matrices, computed once per batch on first use: readable × readable, readable × window.
+    similar: NDArray[np.bool_] | None = None
+    similar_recent: NDArray[np.bool_] | None = None
 
 
 RecentLoader = Callable[[str], RecentMessages]
@@ -290,14 +293,15 @@ def _duplicates(batch: Batch, index: int, row: int, window: RecentMessages | Non
     text = batch.normalized[index]
     if batch.embeddings is None or (len(text.words.split()) < DUPLICATE_MIN_WORDS and not text.urls):
         return 0, 0
+    if batch.similar is None:
+        batch.similar = (batch.embeddings @ batch.embeddings.T) >= DUPLICATE_SIMILARITY
+        np.fill_diagonal(batch.similar, False)
+        if window is not None and len(window.authors):
+            batch.similar_recent = (batch.embeddings @ window.embeddings.T) >= DUPLICATE_SIMILARITY
     author = batch.items[index].author
-    vector = batch.embeddings[row]
-    authors = [batch.items[i].author for i in batch.readable]
-    similar = (batch.embeddings @ vector) >= DUPLICATE_SIMILARITY
-    similar[row] = False
-    matches = [authors[j] for j in np.flatnonzero(similar)]
-    if window is not None and len(window.authors):
-        matches += [window.authors[j] for j in np.flatnonzero((window.embeddings @ vector) >= DUPLICATE_SIMILARITY)]
+    matches = [batch.items[batch.readable[j]].author for j in np.flatnonzero(batch.similar[row])]
+    if batch.similar_recent is not None and window is not None:
+        matches += [window.authors[j] for j in np.flatnonzero(batch.similar_recent[row])]
     if author is None:
         return len(matches), 0
     others = {a for a in matches if a != author}
