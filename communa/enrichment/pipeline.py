@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +33,11 @@ TASKS = ("language", *MODEL_TASKS)
 TOXICITY_CATEGORIES = ("insult", "threat", "identity_attack", "profanity", "sexual")
 ENCODER_CHARS = 1000  # a sentence encoder reads the gist; 100 KB of text would cost seconds and say no more
 ENCODE_BATCH = 256
-DUPLICATE_SIMILARITY = 0.95  # cosine between embeddings: the same text give or take a word or a link
+# Near-duplicates: a cheap embedding pre-filter, confirmed on the words. The sentence encoder alone would call
+# paraphrases duplicates ("How do I reset my password?" / "How can I…": 0.98), while one changed link or "!"
+# can drop a copy to 0.94; the words tell copies from paraphrases.
+DUPLICATE_SIMILARITY = 0.9  # cosine between embeddings
+DUPLICATE_OVERLAP = 0.8  # Jaccard overlap of the two texts' sets of words
 DUPLICATE_MIN_WORDS = 5  # "thanks!" from twenty people is a community, not spam
 PROBABILITY_DIGITS = 4
 
@@ -57,6 +62,7 @@ class RecentMessages:
 
     embeddings: NDArray[np.float32]
     authors: list[int | str | None]
+    texts: list[str]
 
 
 @dataclasses.dataclass(slots=True)
@@ -95,6 +101,8 @@ class Batch:
     # Near-duplicate matrices, computed once per batch on first use: readable × readable, readable × window.
     similar: NDArray[np.bool_] | None = None
     similar_recent: NDArray[np.bool_] | None = None
+    words: dict[int, frozenset[str]] = dataclasses.field(default_factory=dict)  # by item index
+    recent_words: dict[int, frozenset[str]] = dataclasses.field(default_factory=dict)  # by window row
 
 
 RecentLoader = Callable[[str], RecentMessages]
@@ -293,19 +301,48 @@ def _duplicates(batch: Batch, index: int, row: int, window: RecentMessages | Non
     text = batch.normalized[index]
     if batch.embeddings is None or (len(text.words.split()) < DUPLICATE_MIN_WORDS and not text.urls):
         return 0, 0
-    if batch.similar is None:
-        batch.similar = (batch.embeddings @ batch.embeddings.T) >= DUPLICATE_SIMILARITY
-        np.fill_diagonal(batch.similar, False)
-        if window is not None and len(window.authors):
-            batch.similar_recent = (batch.embeddings @ window.embeddings.T) >= DUPLICATE_SIMILARITY
-    author = batch.items[index].author
-    matches = [batch.items[batch.readable[j]].author for j in np.flatnonzero(batch.similar[row])]
+    _similarity_matrices(batch, window)
+    assert batch.similar is not None
+    mine = _word_set(batch.words, index, text.words)
+    matches = [
+        batch.items[batch.readable[j]].author
+        for j in np.flatnonzero(batch.similar[row])
+        if _overlap(mine, _word_set(batch.words, batch.readable[j], batch.normalized[batch.readable[j]].words))
+    ]
     if batch.similar_recent is not None and window is not None:
-        matches += [window.authors[j] for j in np.flatnonzero(batch.similar_recent[row])]
+        matches += [
+            window.authors[j]
+            for j in np.flatnonzero(batch.similar_recent[row])
+            if _overlap(mine, _word_set(batch.recent_words, int(j), normalize(window.texts[j]).words))
+        ]
+    author = batch.items[index].author
     if author is None:
         return len(matches), 0
     others = {a for a in matches if a != author}
     return len(others) + sum(1 for a in matches if a is None), sum(1 for a in matches if a == author)
+
+
+def _similarity_matrices(batch: Batch, window: RecentMessages | None) -> None:
+    """The embedding pre-filter, once per batch: readable × readable and readable × window."""
+    if batch.similar is not None or batch.embeddings is None:
+        return
+    batch.similar = (batch.embeddings @ batch.embeddings.T) >= DUPLICATE_SIMILARITY
+    np.fill_diagonal(batch.similar, False)
+    if window is not None and len(window.authors):
+        batch.similar_recent = (batch.embeddings @ window.embeddings.T) >= DUPLICATE_SIMILARITY
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def _word_set(cache: dict[int, frozenset[str]], key: int, words_form: str) -> frozenset[str]:
+    if key not in cache:
+        cache[key] = frozenset(_WORDS.findall(words_form))
+    return cache[key]
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> bool:
+    return bool(a or b) and len(a & b) / len(a | b) >= DUPLICATE_OVERLAP
 
 
 def _newcomer(item: Item, text: NormalizedText, reasons: list[Reason]) -> float:

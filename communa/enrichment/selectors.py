@@ -85,10 +85,17 @@ def posts_in_previous_hour(*, workspace_id: int, rows: Sequence[MessageRow]) -> 
     }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecentRows:
+    embeddings: np.ndarray[Any, np.dtype[np.int8]]  # quantised, one row per message
+    authors: list[int | None]
+    texts: list[str]
+
+
 def recent_embeddings(
     *, workspace_id: int, version: str, since: datetime, until: datetime, exclude: Sequence[int]
-) -> tuple[np.ndarray[Any, np.dtype[np.int8]], list[int | None]]:
-    """Quantised embeddings (one row each) and authors of the workspace's messages posted in [since, until]."""
+) -> RecentRows:
+    """The workspace's messages posted in [since, until] (the newest RECENT_LIMIT): embeddings, authors, texts."""
     rows = (
         MessageSignals.objects.filter(
             workspace_id=workspace_id,
@@ -98,16 +105,20 @@ def recent_embeddings(
         )
         .exclude(embedding=None)
         .order_by("-message__created_at")
-        .values_list("message_id", "embedding", "message__member_id")[:RECENT_LIMIT]
+        .values_list("message_id", "embedding", "message__member_id", "message__title", "message__text")[:RECENT_LIMIT]
     )
     skip = set(exclude)
-    kept = [(bytes(embedding or b""), member) for pk, embedding, member in rows if pk not in skip]
+    kept = [
+        (bytes(embedding or b""), member, "\n".join(part for part in (title, text) if part))
+        for pk, embedding, member, title, text in rows
+        if pk not in skip
+    ]
     if not kept:
-        return np.zeros((0, 0), dtype=np.int8), []
+        return RecentRows(np.zeros((0, 0), dtype=np.int8), [], [])
     width = len(kept[0][0])
-    same_width = [(data, member) for data, member in kept if len(data) == width]
-    matrix = np.frombuffer(b"".join(data for data, _ in same_width), dtype=np.int8).reshape(-1, width)
-    return matrix, [member for _, member in same_width]
+    same = [row for row in kept if len(row[0]) == width]
+    matrix = np.frombuffer(b"".join(data for data, _, _ in same), dtype=np.int8).reshape(-1, width)
+    return RecentRows(matrix, [member for _, member, _ in same], [text for _, _, text in same])
 
 
 def corrections(workspace_id: int, task: str) -> list[tuple[str, str]]:

@@ -82,11 +82,12 @@ def _enrich_workspace_batch(workspace_id: int, rows: list[MessageRow]) -> int:
     def recent(version: str) -> RecentMessages:
         since = min(row.created_at for row in rows) - RECENT_WINDOW
         until = max(row.created_at for row in rows)
-        matrix, authors = recent_embeddings(
+        found = recent_embeddings(
             workspace_id=workspace_id, version=version, since=since, until=until, exclude=[row.id for row in rows]
         )
-        embeddings = dequantise(matrix.tobytes()).reshape(matrix.shape) if len(authors) else matrix
-        return RecentMessages(embeddings=embeddings.astype("float32"), authors=list(authors))
+        matrix = found.embeddings
+        embeddings = dequantise(matrix.tobytes()).reshape(matrix.shape) if found.authors else matrix
+        return RecentMessages(embeddings=embeddings.astype("float32"), authors=list(found.authors), texts=found.texts)
 
     signals = analyse(items, workspace_id=workspace_id, languages=[str(code) for code in languages], recent=recent)
     with transaction.atomic():

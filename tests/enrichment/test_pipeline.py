@@ -187,7 +187,7 @@ def test_near_duplicates_against_the_recent_window(tiny_models: TinyModels) -> N
 
     def recent(version: str) -> RecentMessages:
         assert version == "t1"
-        return RecentMessages(embeddings=window_vector, authors=[42])
+        return RecentMessages(embeddings=window_vector, authors=[42], texts=[text])
 
     [s] = analyse([Item(text=text, author=7, created_at=T0)], recent=recent)
     assert {"code": "duplicate_members", "count": 1} in s.explanation["spam"]
