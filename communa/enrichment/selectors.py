@@ -145,3 +145,36 @@ def corrections(workspace_id: int, task: str) -> list[tuple[str, str]]:
 
 def signals_of(*, workspace_id: int, message_id: int) -> MessageSignals | None:
     return MessageSignals.objects.filter(workspace_id=workspace_id, pk=message_id).first()
+
+
+SIMILAR_SCAN = 20_000  # the newest this many analysed messages are compared (int8 dot products: milliseconds)
+
+
+def similar_messages(
+    *, workspace_id: int, message_id: int, limit: int = 10, questions_only: bool = False
+) -> list[tuple[int, float]]:
+    """(message id, cosine similarity) of the workspace's messages closest in meaning to `message_id`, best first:
+    similar past questions, near-duplicates. Empty when the message has no embedding yet."""
+    own = MessageSignals.objects.filter(workspace_id=workspace_id, pk=message_id).values_list(
+        "embedding", "embedding_version"
+    )
+    found = own.first()
+    if found is None or found[0] is None:
+        return []
+    vector = np.frombuffer(bytes(found[0]), dtype=np.int8).astype(np.int32)
+    rows = MessageSignals.objects.filter(workspace_id=workspace_id, embedding_version=found[1]).exclude(pk=message_id)
+    if questions_only:
+        rows = rows.filter(is_question=True)
+    candidates = list(
+        rows.exclude(embedding=None)
+        .filter(message__deleted_at=None)
+        .order_by("-message__created_at")
+        .values_list("message_id", "embedding")[:SIMILAR_SCAN]
+    )
+    same_width = [(pk, bytes(data or b"")) for pk, data in candidates if data is not None and len(data) == len(vector)]
+    if not same_width:
+        return []
+    matrix = np.frombuffer(b"".join(data for _, data in same_width), dtype=np.int8).reshape(-1, len(vector))
+    scores = (matrix.astype(np.int32) @ vector) / (127.0 * 127.0)
+    best = np.argsort(-scores, kind="stable")[:limit]
+    return [(same_width[i][0], round(float(scores[i]), 3)) for i in best]

@@ -171,3 +171,25 @@ def test_messages_of_two_workspaces_in_one_call_use_each_workspace_heads(
 
 def test_unknown_ids_are_ignored(db: None, tiny_models: TinyModels) -> None:
     assert enrich_messages(message_ids=[123456]) == 0
+
+
+def test_similar_messages_by_meaning(fake_source: Source, tiny_models: TinyModels) -> None:
+    from communa.enrichment.selectors import similar_messages
+
+    ids = ingest(
+        fake_source,
+        raw("q1", text="how do I reset my password"),
+        raw("q2", text="my password: how do I reset"),
+        raw("x", text="lovely weather at the meetup"),
+        raw("q3", text="how do I export my data"),
+    )
+    enrich_messages(message_ids=ids)
+    q1, q2, _, q3 = ids
+
+    found = similar_messages(workspace_id=fake_source.workspace_id, message_id=q1, limit=2)
+
+    assert [pk for pk, _ in found] == [q2, q3]
+    assert found[0][1] == pytest.approx(1.0, abs=0.02)  # the same words: the same tiny embedding
+    assert [pk for pk, _ in similar_messages(workspace_id=fake_source.workspace_id, message_id=q1,
+                                            questions_only=True)] == [q2, q3]  # fmt: skip
+    assert similar_messages(workspace_id=fake_source.workspace_id + 99, message_id=q1) == []
