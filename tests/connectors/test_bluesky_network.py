@@ -7,13 +7,14 @@ the PDS writes asynchronously, so tests wait until it has seen what they are abo
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from communa.accounts.models import Workspace
 from communa.connectors.base import ModerationAction, ModerationTarget, ReplyTarget
-from communa.connectors.bluesky.client import SESSIONS, AtprotoError
+from communa.connectors.bluesky.client import SESSIONS, AtprotoError, session_key
 from communa.connectors.bluesky.connector import BlueskyConfig, BlueskyConnector
 from communa.connectors.models import Source
 from communa.connectors.services import create_source
@@ -317,19 +318,21 @@ def test_mute_and_unmute_are_account_mutes(atproto: AtprotoNetwork, brand: Blues
     connector = BlueskyConnector(brand_config(atproto, brand))
     target = ModerationTarget(channel="", user_external_id=member.did)
 
-    def muted() -> list[str]:
-        return [actor["did"] for actor in brand.call("app.bsky.graph.getMutes")["mutes"]]
+    def muted(expected: list[str]) -> bool:
+        """Whether the AppView lists exactly `expected` as muted (mutes reach it asynchronously)."""
+        return [actor["did"] for actor in brand.call("app.bsky.graph.getMutes")["mutes"]] == expected
 
     connector.moderate(action=ModerationAction.MUTE, target=target, idempotency_key="mute-1")
     connector.moderate(action=ModerationAction.MUTE, target=target, idempotency_key="mute-1")
-    assert muted() == [member.did]
+    wait_for(lambda: muted([member.did]), what="the mute")
     connector.moderate(action=ModerationAction.UNMUTE, target=target, idempotency_key="unmute-1")
-    assert muted() == []
+    wait_for(lambda: muted([]), what="the unmute")
 
     without_appview = BlueskyConnector(brand_config(atproto, brand, use_appview=False))
     with pytest.raises(PermanentError, match="AppView"):
         without_appview.moderate(action=ModerationAction.MUTE, target=target, idempotency_key="mute-2")
-    assert muted() == []
+    time.sleep(0.5)  # what a refused mute would have taken to show
+    assert muted([])
 
 
 # --- refusals ---------------------------------------------------------------------------------------
@@ -365,3 +368,21 @@ def test_a_taken_down_account_is_a_permanent_error(atproto: AtprotoNetwork, bran
     SESSIONS.clear()  # a new worker logs in: the PDS no longer accepts the account's app passwords
     with pytest.raises(PermanentError, match="did not accept the app password"):
         connector.fetch({})
+
+
+def test_an_expired_session_is_refreshed_without_logging_in_again(atproto: AtprotoNetwork, brand: BlueskyUser) -> None:
+    connector = BlueskyConnector(brand_config(atproto, brand))
+    connector.fetch({})
+    [key] = [key for key in SESSIONS if key[1] == brand.handle]
+    session = SESSIONS.pop(key)
+    # The same session held for a password the PDS would refuse: only a refresh can renew it, not a login.
+    unusable = BlueskyConnector(brand_config(atproto, brand, app_password="wxyz-wxyz-wxyz-wxyz"))
+    held = session_key(atproto.pds, brand.handle, "wxyz-wxyz-wxyz-wxyz")
+    broken = session.access_jwt[:-4] + "AAAA"  # an access token the PDS no longer accepts, as after two hours
+    SESSIONS[held] = session.model_copy(update={"access_jwt": broken})
+
+    published = unusable.publish(text="Still here", idempotency_key="after-refresh")
+
+    assert SESSIONS[held].access_jwt != broken
+    assert SESSIONS[held].refresh_jwt != session.refresh_jwt  # refresh tokens are single-use: the new one is kept
+    assert [p["uri"] for p in brand.records("app.bsky.feed.post")] == [published.external_id]

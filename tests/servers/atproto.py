@@ -385,21 +385,16 @@ def _profile_indexed(user: BlueskyUser) -> bool:
     return response.status_code == 200
 
 
-@pytest.fixture(scope="session")
-def atproto() -> Iterator[AtprotoNetwork]:
-    """A running AT Protocol network (PLC, PDS, AppView, Ozone); stopped at the end of the session."""
-    try:
-        installation = install_atproto()
-    except ServerUnavailable as exc:
-        unavailable("The AT Protocol network (@atproto/dev-env)", str(exc))
+@contextlib.contextmanager
+def running_network(installation: Installation) -> Iterator[AtprotoNetwork]:
+    """Start PostgreSQL, Redis and the network in a temporary folder; stop them all and remove it after."""
     # Not under pytest's tmp_path: its folders are private to root, and PostgreSQL runs as postgres.
     directory = Path(tempfile.mkdtemp(prefix="communa-atproto-"))
     directory.chmod(0o755)  # so that the postgres user can reach its own folder inside
     processes: list[ServerProcess] = []
     try:
-        (directory / "pg").mkdir()
-        (directory / "redis").mkdir()
-        (directory / "node").mkdir()
+        for name in ("pg", "redis", "node"):
+            (directory / name).mkdir()
         postgres, postgres_url = start_postgres(installation, directory / "pg")
         processes.append(postgres)
         redis, redis_host = start_redis(directory / "redis")
@@ -413,3 +408,14 @@ def atproto() -> Iterator[AtprotoNetwork]:
         for process in reversed(processes):  # the network first, then its databases
             process.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def atproto() -> Iterator[AtprotoNetwork]:
+    """A running AT Protocol network (PLC, PDS, AppView, Ozone); stopped at the end of the session."""
+    try:
+        installation = install_atproto()
+    except ServerUnavailable as exc:
+        unavailable("The AT Protocol network (@atproto/dev-env)", str(exc))
+    with running_network(installation) as network:
+        yield network

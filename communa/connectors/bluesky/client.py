@@ -196,17 +196,24 @@ class BlueskyClient:
         appview: bool = False,
         attempts: int = 3,
         token: str = "",
+        procedure: bool = False,
     ) -> dict[str, Any]:
         headers = {}
         if token or session is not None:
             headers["Authorization"] = f"Bearer {token or (session.access_jwt if session else '')}"
         if appview and self.appview_proxy:
             headers["atproto-proxy"] = self.appview_proxy
-        method = "POST" if body is not None else "GET"
+        method = "POST" if procedure or body is not None else "GET"
+        # A procedure without input (refreshSession) must be sent without a body: the PDS refuses one.
         try:
-            response = http.request(
-                self.http, method, self.base + nsid, params=params, json=body, headers=headers, attempts=attempts
-            )
+            if body is None:
+                response = http.request(
+                    self.http, method, self.base + nsid, attempts=attempts, params=params, headers=headers
+                )
+            else:
+                response = http.request(
+                    self.http, method, self.base + nsid, attempts=attempts, json=body, headers=headers
+                )
         except ExpiredSession:
             raise
         except AtprotoError as exc:
@@ -281,7 +288,8 @@ class BlueskyClient:
                 "com.atproto.server.refreshSession",
                 None,
                 params=None,
-                body={},
+                body=None,
+                procedure=True,
                 token=expired.refresh_jwt,
                 attempts=2,
             )
