@@ -11,16 +11,21 @@ from typing import Any
 
 import httpx
 import pytest
+from django.test import Client
 from pydantic import ValidationError
 
+from communa.accounts.models import User, Workspace
 from communa.connectors.base import Capability, MessageKind, ModerationAction, NormalizedIdentity, RawItem
 from communa.connectors.bluesky.client import AtprotoError, ExpiredSession, NoAppView, error_for
 from communa.connectors.bluesky.connector import BlueskyConfig, BlueskyConnector
 from communa.connectors.bluesky.records import TID, parse_at_uri, record_key_for, tid
 from communa.connectors.bluesky.richtext import detect_facets, expand_links
 from communa.connectors.bluesky.schemas import Facet
+from communa.connectors.models import Source
 from communa.connectors.registry import connector_class
+from communa.connectors.services import load_config
 from communa.core.http import TransientError
+from tests.conftest import login
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bluesky"
 
@@ -402,3 +407,40 @@ def test_refusals_are_permanent_with_the_servers_words() -> None:
     assert str(error_for(response(403, "<html>nope</html>"))) == "Forbidden (HTTP 403)"
     assert error_for(response(502, "bad gateway")) is None  # core.http retries it
     assert error_for(response(200, {})) is None
+
+
+# --- the settings form ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_manager_adds_a_bluesky_source_through_the_form(
+    client: Client, owner: User, analyst: User, workspace: Workspace
+) -> None:
+    data = {
+        "name": "Aurora on Bluesky",
+        "poll_interval": "300",
+        "config_service": "https://bsky.social",
+        "config_identifier": "@Aurora.bsky.social",
+        "config_app_password": "abcd-efgh-ijkl-mnop",
+        "config_read_conversations": "on",
+        "config_read_own_posts": "on",
+        "config_use_appview": "on",
+    }
+    assert login(client, analyst).post("/w/acme/sources/new/bluesky/", data).status_code == 403
+    assert Source.objects.count() == 0
+
+    response = login(client, owner).post("/w/acme/sources/new/bluesky/", data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    source = Source.objects.get(workspace=workspace, kind="bluesky")
+    assert source.config == {
+        "service": "https://bsky.social",
+        "identifier": "aurora.bsky.social",
+        "read_conversations": True,
+        "read_own_posts": True,
+        "read_reactions": False,
+        "use_appview": True,
+        "appview_proxy": "",
+    }
+    assert "abcd-efgh-ijkl-mnop" not in str(source.secrets)
+    assert load_config(source) == config(identifier="aurora.bsky.social")
