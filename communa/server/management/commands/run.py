@@ -45,9 +45,7 @@ class Command(BaseCommand):
                 _stop(worker)
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "communa.cli", "worker"], preexec_fn=_die_with_parent
-        )
+        return subprocess.Popen([sys.executable, "-m", "communa.cli", "worker"], preexec_fn=_die_with_parent)
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
