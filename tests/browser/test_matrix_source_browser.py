@@ -25,7 +25,7 @@ import pytest
 
 from tests.browser.test_stream_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.matrix import community_room
-from tests.e2e.product import fresh_deployment
+from tests.e2e.product import CommunaProcess, fresh_deployment
 from tests.servers.base import free_port
 from tests.servers.synapse import SynapseServer
 
@@ -48,6 +48,12 @@ create_workspace(name="Friends of Communa", owner=lena, slug={WORKSPACE!r})
 @dataclasses.dataclass(frozen=True)
 class Site:
     url: str
+    server: CommunaProcess
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the server's and its worker's log, without the request lines, to explain a failure."""
+        kept = [line for line in self.server.log_text().splitlines() if "HTTP Request:" not in line]
+        return "\n".join(kept[-lines:])
 
 
 def healthy(url: str) -> bool:
@@ -74,9 +80,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
                 if attempt == 3:
                     raise
                 continue
+            site = Site(url, server)
             try:
-                yield Site(url)
+                yield site
             finally:
+                print(f"The end of communa run's log (shown when the test fails):\n{site.log_tail()}")
                 server.stop()
             return
 
@@ -127,7 +135,7 @@ def add_matrix_source(page: Any, synapse: SynapseServer, room: str) -> None:
     page.wait_for_url(re.compile(rf"/w/{WORKSPACE}/sources/\d+/$"))
 
 
-def wait_for_message(page: Any, text: str) -> float:
+def wait_for_message(page: Any, site: Site, text: str) -> float:
     """Reload the stream until a message with exactly `text` is shown; return the seconds it took."""
     started = time.monotonic()
     shown = page.locator(".message .message-text").filter(has_text=re.compile(rf"^{re.escape(text)}$"))
@@ -136,11 +144,16 @@ def wait_for_message(page: Any, text: str) -> float:
         if shown.count():
             return time.monotonic() - started
         time.sleep(1)
-    raise AssertionError(f"“{text}” did not reach the stream in {ARRIVAL_SECONDS} s")
+    open_sources(page)
+    status = page.locator(".sources-table tbody tr").first.inner_text()
+    raise AssertionError(
+        f"“{text}” did not reach the stream in {ARRIVAL_SECONDS} s. The source:\n{status}\n"
+        f"The server's log:\n{site.log_tail()}"
+    )
 
 
 def test_a_manager_connects_a_matrix_room_and_a_members_message_arrives_in_the_stream(
-    page: Any, synapse: SynapseServer
+    page: Any, site: Site, synapse: SynapseServer
 ) -> None:
     room = community_room(synapse, name="Friends of Communa")
     sign_in(page)
@@ -159,7 +172,7 @@ def test_a_manager_connects_a_matrix_room_and_a_members_message_arrives_in_the_s
     text = f"Hello from the Matrix room! ({secrets.token_hex(3)})"
     synapse.member.say(room, text)
 
-    wait_for_message(page, text)
+    wait_for_message(page, site, text)
     message = page.locator(".message", has=page.locator(".message-text", has_text=text))
     assert message.locator(".message-author").inner_text().split() == ["alice", synapse.member.user_id]
     assert message.locator(".message-where").inner_text() == "Friends room · Matrix rooms"

@@ -17,11 +17,12 @@ mutes/unmutes through the room's power levels.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,8 +41,8 @@ from communa.connectors.base import (
     ReplyTarget,
     SendResult,
 )
-from communa.connectors.matrix import moderation
-from communa.connectors.matrix.client import MatrixClient
+from communa.connectors.matrix import moderation, sessions
+from communa.connectors.matrix.client import MISSING_TOKEN, UNKNOWN_TOKEN, MatrixClient, MatrixError
 from communa.connectors.matrix.normalize import (
     ENCRYPTION,
     MEMBER,
@@ -137,24 +138,24 @@ class MatrixConnector(Connector):
 
     def __init__(self, config: ConnectorConfig, *, source_key: str = "") -> None:
         super().__init__(config, source_key=source_key)
-        self._token = _secret(self.config.access_token)
         self._room_ids: dict[str, str] = {}  # configured id or alias → room id
-        self._joined: set[str] | None = None  # rooms the bot is in, known after the first fetch
 
     # --- reading ---------------------------------------------------------------------------------------
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         """Join the configured rooms if needed, sync once from `cursor`, return the rooms' new events."""
         since = cursor.get("since") if isinstance(cursor.get("since"), str) else None
-        with self._session() as api:
-            room_ids = self._join_rooms(api)
+        with self._session() as session:
+            api = session.client
+            room_ids = self._join_rooms(session)
             limit = self.timeline_limit if since else self.initial_history
             sync = api.sync(
                 since=since,
                 filter_json=sync_filter(room_ids, timeline_limit=limit),
                 timeout_ms=self.config.sync_timeout_seconds * 1000 if since else 0,
             )
-            self._forget_left_rooms(sync)
+            # A room in the `leave` section (the bot left, or was kicked or banned) is joined again next time.
+            session.left(set(sync.rooms.leave))
             events = [event for room_id in room_ids for event in self._room_events(api, sync, room_id, since)]
             self._attach_originals(api, events)
         items = [RawItem(external_id=event["event_id"], payload=event) for event in events]
@@ -163,24 +164,19 @@ class MatrixConnector(Connector):
     def normalize(self, item: RawItem) -> list[NormalizedMessage]:
         return normalize_event(item.payload, bot_user_id=self.config.user_id)
 
-    def _join_rooms(self, api: MatrixClient) -> list[str]:
+    def _join_rooms(self, session: sessions.Session) -> list[str]:
         """The configured rooms' ids, joining those the bot is not in (by alias when configured so)."""
-        if self._joined is None:
-            self._joined = api.joined_rooms()
+        api = session.client
+        joined = session.joined_rooms()
         room_ids = []
         for room in self.config.rooms:
             room_id = self._room_ids.get(room) or (room if room.startswith("!") else api.resolve_alias(room))
-            if room_id not in self._joined:
+            if room_id not in joined:
                 room_id = api.join(room)
-                self._joined.add(room_id)
+                joined.add(room_id)
             self._room_ids[room] = room_id
             room_ids.append(room_id)
         return list(dict.fromkeys(room_ids))
-
-    def _forget_left_rooms(self, sync: SyncResponse) -> None:
-        """A room in the `leave` section (the bot left, or was kicked or banned) is joined again next time."""
-        if self._joined is not None:
-            self._joined -= set(sync.rooms.leave)
 
     def _room_events(
         self, api: MatrixClient, sync: SyncResponse, room_id: str, since: str | None
@@ -245,8 +241,8 @@ class MatrixConnector(Connector):
             "m.in_reply_to": {"event_id": target.message_external_id},
         }
         content = {"msgtype": "m.text", "body": text, "m.relates_to": relation}
-        with self._session() as api:
-            event_id = api.send(
+        with self._session() as session:
+            event_id = session.client.send(
                 target.channel, event_type=MESSAGE, txn_id=txn_id("reply", idempotency_key), content=content
             )
         return SendResult(external_id=event_id, url=permalink(target.channel, event_id))
@@ -255,22 +251,40 @@ class MatrixConnector(Connector):
         self, *, action: ModerationAction, target: ModerationTarget, reason: str = "", idempotency_key: str
     ) -> SendResult:
         """Apply `action` in `target.channel`; see moderation.py for what each action does on Matrix."""
-        with self._session() as api:
+        with self._session() as session:
             event_id = moderation.apply(
-                api, action, target, reason=reason, txn_id=txn_id(action.value, idempotency_key)
+                session.client, action, target, reason=reason, txn_id=txn_id(action.value, idempotency_key)
             )
         return SendResult(external_id=event_id, url=permalink(target.channel, event_id) if event_id else "")
 
     # --- session ---------------------------------------------------------------------------------------
 
-    def _session(self) -> MatrixClient:
-        """A client with the bot's token; with a password instead, this connector logs in once and keeps it."""
-        if not self._token:
-            with MatrixClient(self.config.homeserver) as anonymous:
-                self._token = anonymous.login(
-                    user_id=self.config.user_id, password=_secret(self.config.password), device_id=self.device_id
-                )
-        return MatrixClient(self.config.homeserver, access_token=self._token)
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sessions.Session]:
+        """The bot account's session (see sessions.py): with its token, or logged in once with its password.
+
+        A token the homeserver no longer accepts ends the session, so that the next attempt (after a person
+        fixed the source) starts a new one instead of sending the refused token again.
+        """
+        token = _secret(self.config.access_token)
+        session = sessions.session_for(
+            self.config.homeserver,
+            self.config.user_id,
+            credential=token or _secret(self.config.password),
+            log_in=None if token else self._log_in,
+        )
+        try:
+            yield session
+        except MatrixError as exc:
+            if exc.errcode in (UNKNOWN_TOKEN, MISSING_TOKEN):
+                sessions.forget(session)
+            raise
+
+    def _log_in(self) -> str:
+        with MatrixClient(self.config.homeserver) as anonymous:
+            return anonymous.login(
+                user_id=self.config.user_id, password=_secret(self.config.password), device_id=self.device_id
+            )
 
     @property
     def device_id(self) -> str:
