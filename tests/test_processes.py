@@ -96,7 +96,7 @@ def test_the_worker_stops_with_the_server(running: tuple[str, subprocess.Popen[s
     assert workers, "communa run started no worker"
     process.send_signal(signal.SIGTERM)
     process.wait(15)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 25  # a running task gets a 10 s grace period
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers)

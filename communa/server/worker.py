@@ -8,10 +8,13 @@ ingest.polling.claim_due_sources), so any number of workers on any number of mac
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import threading
 import uuid
 from collections.abc import Callable
+from types import FrameType
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -88,7 +91,38 @@ def _run_db_workers(*, threads: int, poll_interval: float) -> None:
         threading.Thread(target=make().run, name="task-worker", daemon=True).start()
     main = make()
     main.configure_signals()
+    _bound_graceful_shutdown(main.shutdown)
     main.run()
+
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def _bound_graceful_shutdown(graceful: Callable[[int, FrameType | None], None]) -> None:
+    """On SIGTERM/SIGINT, let the running task finish for a while, then exit anyway.
+
+    django-tasks-db waits for the running task without a limit; a long batch would keep a stopped
+    `communa run` (or a deploy) waiting. Tasks are idempotent and the scheduler's sweeps re-enqueue what
+    matters, so cutting one short is safe.
+    """
+
+    def shutdown(signum: int, frame: FrameType | None) -> None:
+        timer = threading.Timer(SHUTDOWN_GRACE_SECONDS, os._exit, args=(1,))
+        timer.daemon = True
+        timer.start()
+        graceful(signum, frame)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, shutdown)
+
+
+def exit_with_parent(parent_pid: int, stop: threading.Event, *, every: float = 1.0) -> None:
+    """Stop this worker when the `communa run` that started it is gone (portable PR_SET_PDEATHSIG)."""
+    while not stop.wait(every):
+        if os.getppid() != parent_pid:
+            logger.warning("the server that started this worker has exited; stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
 
 
 def _run_rq_worker() -> None:

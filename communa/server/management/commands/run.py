@@ -45,7 +45,11 @@ class Command(BaseCommand):
                 _stop(worker)
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "communa.cli", "worker"], preexec_fn=_die_with_parent)
+        # Two ways to never leave an orphaned worker: the kernel's parent-death signal (Linux), and the worker
+        # watching for its parent to go (everywhere). uvicorn re-raises SIGTERM after its graceful shutdown,
+        # so the `finally` below is not reached on a signal, only on a normal return.
+        env = {**os.environ, "COMMUNA_EXIT_WITH_PARENT": str(os.getpid())}
+        return subprocess.Popen([sys.executable, "-m", "communa.cli", "worker"], preexec_fn=_die_with_parent, env=env)
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:

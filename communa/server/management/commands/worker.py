@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import os
 import threading
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from communa.server.worker import run_scheduler, run_task_worker, uses_redis
+from communa.server.worker import exit_with_parent, run_scheduler, run_task_worker, uses_redis
 
 
 class Command(BaseCommand):
@@ -22,6 +23,11 @@ class Command(BaseCommand):
         backend = "Redis (RQ)" if uses_redis() else "database"
         self.stdout.write(f"Communa worker: {backend} task backend, {options['threads']} thread(s)")
         stop = threading.Event()
+        parent = os.environ.get("COMMUNA_EXIT_WITH_PARENT", "")
+        if parent.isdigit():
+            threading.Thread(
+                target=exit_with_parent, args=(int(parent), stop), name="parent-watch", daemon=True
+            ).start()
         if not options["no_scheduler"]:
             threading.Thread(
                 target=run_scheduler,
