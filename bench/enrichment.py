@@ -1,0 +1,214 @@
+"""Enrichment models benchmark: speed on one core, memory of a loaded worker, quality on the validation splits.
+
+    .venv/bin/python bench/enrichment.py [--messages 4000] [--batch 256] [--core 0] [--data-dir ../shared/data]
+
+- speed: encoder + all four heads over realistic messages (the validation texts of ../shared/data in seven
+  languages, normalised as the pipeline does), batched, in a child process pinned to one core with one BLAS
+  thread; the encoder alone and the heads alone are timed too;
+- memory: peak RSS of a fresh child process that imports the models, loads the encoder and every head, and
+  classifies one batch;
+- quality: every head on the full validation splits (never trained on), per source and language, and the
+  functional toxicity cases (tests/enrichment_models/toxicity_cases.csv) per case type and language;
+- the ratio against the issue's baseline (USE + one logistic regression: 0.60 sentiment macro-F1, 480 msg/s).
+
+Results and how to read them: docs/benchmarks.md (Enrichment models) and docs/model-card.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BASELINE_MACRO_F1 = 0.60
+BASELINE_MESSAGES_PER_SECOND = 480.0
+RESULT_PREFIX = "BENCH_RESULT "
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=4000, help="messages timed for speed")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--core", type=int, default=0, help="the CPU the timed child is pinned to")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
+    parser.add_argument("--worker", choices=("speed", "memory", "quality"), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def workload(data_dir: Path, count: int) -> list[str]:
+    """Realistic messages: validation texts of every task, interleaved so languages and lengths mix."""
+    from communa.enrichment.training.base import split_masks, training_examples
+
+    pools = []
+    for task in ("sentiment", "toxicity", "spam", "question"):
+        examples = training_examples(task, data_dir, permissive_only=False)
+        _train, val = split_masks(examples)
+        pools.append([example.text for example, keep in zip(examples, val, strict=True) if keep])
+    mixed = [text for group in zip(*pools, strict=False) for text in group]
+    return (mixed * (count // max(len(mixed), 1) + 1))[:count]
+
+
+def speed_worker(options: argparse.Namespace) -> dict[str, Any]:
+    from communa.enrichment import models
+
+    texts = workload(options.data_dir, options.messages)
+    encoder = models.load_encoder()
+    heads = [models.load_head(task) for task in models.TASKS]
+    warm = texts[: options.batch]
+    _classify(encoder, heads, warm)
+    batches = [texts[i : i + options.batch] for i in range(0, len(texts), options.batch)]
+    started = time.perf_counter()
+    encoded = [encoder.encode(batch) for batch in batches]
+    encode_seconds = time.perf_counter() - started
+    from communa.enrichment.models import features, ngrams
+
+    features.cues.cache_clear()
+    ngrams.text_vector.cache_clear()
+    started = time.perf_counter()
+    for batch, embeddings in zip(batches, encoded, strict=True):
+        for head in heads:
+            head.predict_proba(embeddings, batch)
+    heads_seconds = time.perf_counter() - started
+    features.cues.cache_clear()
+    ngrams.text_vector.cache_clear()
+    started = time.perf_counter()
+    for batch in batches:
+        _classify(encoder, heads, batch)
+    total_seconds = time.perf_counter() - started
+    characters = sum(len(text) for text in texts) / len(texts)
+    return {
+        "messages": len(texts),
+        "batch": options.batch,
+        "mean_characters": round(characters, 1),
+        "encode_per_second": round(len(texts) / encode_seconds, 1),
+        "heads_per_second": round(len(texts) / heads_seconds, 1),
+        "full_per_second": round(len(texts) / total_seconds, 1),
+    }
+
+
+def _classify(encoder: Any, heads: list[Any], batch: list[str]) -> None:
+    embeddings = encoder.encode(batch)
+    for head in heads:
+        head.predict_proba(embeddings, batch)
+
+
+def memory_worker(options: argparse.Namespace) -> dict[str, Any]:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    from communa.enrichment import models
+
+    encoder = models.load_encoder()
+    heads = [models.load_head(task) for task in models.TASKS]
+    texts = workload(options.data_dir, options.batch) if options.data_dir.is_dir() else ["hello"] * options.batch
+    _classify(encoder, heads, texts)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_rss_mb": round(peak / 1024, 1), "interpreter_rss_mb": round(before / 1024, 1)}
+
+
+def quality_worker(options: argparse.Namespace) -> dict[str, Any]:
+    from communa.enrichment import models
+    from communa.enrichment.training.base import split_masks, training_examples
+    from communa.enrichment.training.evaluation import evaluate
+    from communa.enrichment.training.functional import accuracy_table, passes, read_cases
+    from communa.enrichment.training.heads import SPECS, targets
+
+    encoder = models.load_encoder()
+    report: dict[str, Any] = {}
+    for task in models.TASKS:
+        examples = training_examples(task, options.data_dir, permissive_only=False)
+        _train, val = split_masks(examples)
+        rows = [example for example, keep in zip(examples, val, strict=True) if keep]
+        texts = [example.text for example in rows]
+        head = models.load_head(task)
+        assert head is not None
+        embeddings = encoder.encode(texts)
+        proba = head.predict_proba(embeddings, texts)
+        report[task] = evaluate(task, head.labels, rows, targets(SPECS[task], rows), proba)
+    cases = read_cases(ROOT / "tests" / "enrichment_models" / "toxicity_cases.csv")
+    from communa.enrichment.training.base import model_text
+
+    case_texts = [model_text(case.text) for case in cases]
+    head = models.load_head("toxicity")
+    assert head is not None
+    scores = head.predict_proba(encoder.encode(case_texts), case_texts)
+    outcomes = [passes(case, dict(zip(head.labels, row, strict=True))) for case, row in zip(cases, scores, strict=True)]
+    report["functional"] = accuracy_table(cases, outcomes)
+    return report
+
+
+def run_worker(kind: str, options: argparse.Namespace, pin: bool) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter (pinned to one core for speed) and read its result line."""
+    command = [sys.executable, __file__, "--worker", kind, "--messages", str(options.messages)]
+    command += ["--batch", str(options.batch), "--data-dir", str(options.data_dir)]
+    if pin and hasattr(os, "sched_setaffinity"):
+        command = ["taskset", "-c", str(options.core), *command]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **ONE_THREAD}, check=False)
+    if result.returncode:
+        raise SystemExit(f"{kind} worker failed:\n{result.stderr}")
+    line = next(line for line in result.stdout.splitlines() if line.startswith(RESULT_PREFIX))
+    return dict(json.loads(line.removeprefix(RESULT_PREFIX)))
+
+
+def print_report(results: dict[str, Any]) -> None:
+    speed, memory = results["speed"], results["memory"]
+    print(
+        f"## Speed (one core, batches of {speed['batch']}, {speed['messages']} messages of "
+        f"{speed['mean_characters']:.0f} characters on average)"
+    )
+    print(
+        f"- encoder + 4 heads: {speed['full_per_second']:.0f} messages/s "
+        f"(×{speed['full_per_second'] / BASELINE_MESSAGES_PER_SECOND:.2f} the baseline's 480)"
+    )
+    print(
+        f"- encoder alone: {speed['encode_per_second']:.0f} messages/s; 4 heads alone: {speed['heads_per_second']:.0f}"
+    )
+    print(f"- peak RSS with the models loaded and one batch classified: {memory['peak_rss_mb']:.0f} MB")
+    quality = results.get("quality")
+    if not quality:
+        return
+    print("\n## Quality on the validation splits")
+    for task in ("sentiment", "toxicity", "spam", "question"):
+        for name, value in quality[task]["summary"].items():
+            print(f"- {task}: {name} = {value:.3f}")
+    six = quality["sentiment"]["summary"].get("xlm-t mean macro-F1 (en fr de it pt es)")
+    if six:
+        print(f"- sentiment ratio to the baseline's 0.60 macro-F1: ×{six / BASELINE_MACRO_F1:.3f}")
+    print("\n## Functional toxicity cases (passed/total)")
+    langs = ("en", "it", "es", "ru", "fr", "de", "pt", "all")
+    print("| case type | " + " | ".join(langs) + " |")
+    print("|---" * (len(langs) + 1) + "|")
+    for kind, row in quality["functional"].items():
+        cells = [f"{row[lang][0]}/{row[lang][1]}" if lang in row else "" for lang in langs]
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_args(argv)
+    if options.worker:
+        worker = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}[options.worker]
+        print(RESULT_PREFIX + json.dumps(worker(options)))
+        return
+    if not options.data_dir.is_dir():
+        raise SystemExit(f"No development data at {options.data_dir} (pass --data-dir).")
+    results = {"speed": run_worker("speed", options, pin=True), "memory": run_worker("memory", options, pin=True)}
+    if not options.skip_quality:
+        results["quality"] = run_worker("quality", options, pin=False)
+    print_report(results)
+    if options.json:
+        print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Hashed character n-grams: the lexical half of a head (spellings, slang, emoji) that a sentence embedding blurs.
+
+Each text becomes the L2-normalised counts of its 2- to 4-character n-grams inside word boundaries (words padded
+with a space, as scikit-learn's ``char_wb`` does), hashed with CRC-32 into a fixed number of buckets. Pure Python
+and stable across processes (unlike ``hash()``), so training and inference see the same buckets.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from numpy.typing import NDArray
+
+from communa.enrichment.models.features import fold
+
+NGRAM_SIZES = (2, 3, 4)
+MAX_NGRAM_CHARS = 1_000  # the start of a long text carries its tone; the rest would only cost time
+_WORD = re.compile(r"\S+")
+
+
+def ngram_buckets(text: str, buckets: int) -> Counter[int]:
+    """Bucket counts of the text's padded word n-grams."""
+    counts: Counter[int] = Counter()
+    crc = zlib.crc32
+    for word in _WORD.findall(fold(text[:MAX_NGRAM_CHARS])):
+        padded = f" {word} "
+        for size in NGRAM_SIZES:
+            for start in range(len(padded) - size + 1):
+                counts[crc(padded[start : start + size].encode("utf-8")) % buckets] += 1
+    return counts
+
+
+@lru_cache(maxsize=4096)
+def text_vector(text: str, buckets: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """The text's bucket indices and L2-normalised weights (cached: several heads read the same batch)."""
+    counts = ngram_buckets(text, buckets)
+    index = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+    value = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+    norm = float(np.sqrt(value @ value)) if len(value) else 1.0
+    return index, value / norm
+
+
+def sparse_rows(texts: Sequence[str], buckets: int) -> tuple[list[NDArray[np.int64]], list[NDArray[np.float32]]]:
+    """Per text: its bucket indices and L2-normalised weights."""
+    vectors = [text_vector(text, buckets) for text in texts]
+    return [index for index, _ in vectors], [value for _, value in vectors]
+
+
+def ngram_logits(texts: Sequence[str], weights: NDArray[np.float32], bias: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``texts``' n-gram vectors times ``weights`` (buckets × labels), plus ``bias``."""
+    logits = np.tile(bias.astype(np.float32), (len(texts), 1))
+    for row, (index, value) in enumerate(zip(*sparse_rows(texts, len(weights)), strict=True)):
+        if len(index):
+            logits[row] += value @ weights[index]
+    return logits
