@@ -25,6 +25,7 @@ class Perm(StrEnum):
     VIEW_ANALYTICS = "view_analytics"
     MANAGE_SOURCES = "manage_sources"
     MANAGE_TEAM = "manage_team"
+    MANAGE_MEMBERS = "manage_members"  # merge and unmerge members, decide merge suggestions
     MANAGE_WORKSPACE = "manage_workspace"
     MODERATE = "moderate"
     MODERATE_HARSH = "moderate_harsh"  # ban, kick: not for volunteers
