@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
@@ -73,35 +74,57 @@ class BlueskyConfig(ConnectorConfig):
     service: str = Field(
         default="https://bsky.social",
         max_length=500,
-        description="The account's PDS (hosting provider). Accounts created in Bluesky's app: https://bsky.social.",
+        title=gettext_noop("Hosting provider (PDS)"),
+        description=gettext_noop(
+            "The account's PDS (hosting provider). Accounts created in Bluesky's app: https://bsky.social."
+        ),
         examples=["https://bsky.social"],
     )
     identifier: str = Field(
         max_length=253,
-        description="The account's handle (without @) or DID.",
+        title=gettext_noop("Handle or DID"),
+        description=gettext_noop("The account's handle (without @) or DID."),
         examples=["yourbrand.bsky.social"],
     )
     app_password: SecretStr = Field(
-        description="An app password of that account (Settings → Privacy and security → App passwords); never"
-        " the account's own password."
+        title=gettext_noop("App password"),
+        description=gettext_noop(
+            "An app password of that account (Settings → Privacy and security → App passwords); never"
+            " the account's own password."
+        ),
     )
     read_conversations: bool = Field(
         default=True,
-        description="Read mentions of the account, replies to it and quotes of its posts (needs an AppView).",
+        title=gettext_noop("Read conversations"),
+        description=gettext_noop(
+            "Read mentions of the account, replies to it and quotes of its posts (needs an AppView)."
+        ),
     )
-    read_own_posts: bool = Field(default=True, description="Read the account's own posts and replies.")
+    read_own_posts: bool = Field(
+        default=True,
+        title=gettext_noop("Read own posts"),
+        description=gettext_noop("Read the account's own posts and replies."),
+    )
     read_reactions: bool = Field(
-        default=False, description="Also read likes and reposts of the account's posts (needs an AppView)."
+        default=False,
+        title=gettext_noop("Read likes and reposts"),
+        description=gettext_noop("Also read likes and reposts of the account's posts (needs an AppView)."),
     )
     use_appview: bool = Field(
         default=True,
-        description="Ask an AppView for notifications and threads (bsky.social has one). Turn off for a PDS"
-        " without one: then only the account's own posts are read, and muting is not possible.",
+        title=gettext_noop("Use an AppView"),
+        description=gettext_noop(
+            "Ask an AppView for notifications and threads (bsky.social has one). Turn off for a PDS"
+            " without one: then only the account's own posts are read, and muting is not possible."
+        ),
     )
     appview_proxy: str = Field(
         default="",
         max_length=300,
-        description="Advanced: the AppView the PDS should ask, as a service reference. Empty: the PDS's own.",
+        title=gettext_noop("AppView service (advanced)"),
+        description=gettext_noop(
+            "The AppView the PDS should ask, as a service reference; leave empty to use the PDS's own."
+        ),
         examples=["did:web:api.bsky.app#bsky_appview"],
     )
 
@@ -110,7 +133,7 @@ class BlueskyConfig(ConnectorConfig):
     def _web_address(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("enter an http:// or https:// address")
+            raise ValueError(gettext("enter an http:// or https:// address"))
         return value.rstrip("/")
 
     @field_validator("identifier")
@@ -121,13 +144,13 @@ class BlueskyConfig(ConnectorConfig):
             return value
         if HANDLE.match(value):
             return value.lower()
-        raise ValueError("a handle looks like name.bsky.social, a DID like did:plc:…")
+        raise ValueError(gettext("a handle looks like name.bsky.social, a DID like did:plc:…"))
 
     @field_validator("appview_proxy")
     @classmethod
     def _service_reference(cls, value: str) -> str:
         if value and not re.match(_SERVICE_REF, value):
-            raise ValueError("a service reference looks like did:web:api.bsky.app#bsky_appview")
+            raise ValueError(gettext("a service reference looks like did:web:api.bsky.app#bsky_appview"))
         return value
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -35,21 +36,34 @@ PLATFORM_MAX = 120  # Identity.platform
 
 
 class FeedsConfig(ConnectorConfig):
-    url: str = Field(max_length=2000, description="The feed's address (http or https).")
-    username: str = Field(default="", max_length=200, description="For feeds behind HTTP basic authentication.")
-    password: SecretStr | None = None
+    url: str = Field(
+        max_length=2000,
+        title=gettext_noop("Feed URL"),
+        description=gettext_noop("The address of the RSS, Atom or JSON feed (http or https)."),
+    )
+    username: str = Field(
+        default="",
+        max_length=200,
+        title=gettext_noop("Username"),
+        description=gettext_noop("Only for feeds behind HTTP basic authentication."),
+    )
+    password: SecretStr | None = Field(
+        default=None,
+        title=gettext_noop("Password"),
+        description=gettext_noop("The password that goes with the username, for HTTP basic authentication."),
+    )
 
     @field_validator("url")
     @classmethod
     def _web_url(cls, value: str) -> str:
         if not is_web_url(value):
-            raise ValueError("enter an http:// or https:// address")
+            raise ValueError(gettext("enter an http:// or https:// address"))
         return value
 
     @model_validator(mode="after")
     def _password_needs_username(self) -> FeedsConfig:
         if self.password is not None and self.password.get_secret_value() and not self.username:
-            raise ValueError("a password needs a username")
+            raise ValueError(gettext("a password needs a username"))
         return self
 
     @property

@@ -7,6 +7,7 @@ The connector reads nothing by itself (no capabilities): the command streams the
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from pydantic import Field
 
 from communa.connectors.base import Connector, ConnectorConfig, NormalizedIdentity, NormalizedMessage, RawItem
@@ -17,8 +18,11 @@ class ImportConfig(ConnectorConfig):
     platform: str = Field(
         min_length=1,
         max_length=120,
-        description='Where the messages come from, e.g. "discourse:forum.example.com". Author ids are unique per'
-        " platform, so two files with the same platform share their people.",
+        title=gettext_noop("Platform"),
+        description=gettext_noop(
+            'Where the messages come from, e.g. "discourse:forum.example.com". Author ids are unique per'
+            " platform, so two files with the same platform share their people."
+        ),
     )
 
 

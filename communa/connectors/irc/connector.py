@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -47,60 +48,121 @@ USERNAME = re.compile(r"^[^\s@!]{1,10}$")
 
 
 class IrcConfig(ConnectorConfig):
-    host: str = Field(max_length=255, description="The IRC server's host name.", examples=["irc.libera.chat"])
-    port: int = Field(default=6697, ge=1, le=65535, description="6697 is the usual TLS port, 6667 plain text.")
-    tls: bool = Field(default=True, description="Connect with TLS (recommended; most networks require it).")
-    verify_certificate: bool = Field(
-        default=True, description="Check the server's TLS certificate. Turn off only for a self-signed test server."
+    host: str = Field(
+        max_length=255,
+        title=gettext_noop("Server"),
+        description=gettext_noop("The IRC server's host name."),
+        examples=["irc.libera.chat"],
     )
-    nick: str = Field(max_length=30, description="The bot's nick.", examples=["communa-bot"])
-    username: str = Field(default="", max_length=10, description="The user name (ident); the nick when empty.")
-    realname: str = Field(default="Communa", max_length=100, description="The real name shown in WHOIS.")
+    port: int = Field(
+        default=6697,
+        ge=1,
+        le=65535,
+        title=gettext_noop("Port"),
+        description=gettext_noop("6697 is the usual TLS port, 6667 plain text."),
+    )
+    tls: bool = Field(
+        default=True,
+        title=gettext_noop("Use TLS"),
+        description=gettext_noop("Connect with TLS (recommended; most networks require it)."),
+    )
+    verify_certificate: bool = Field(
+        default=True,
+        title=gettext_noop("Check the certificate"),
+        description=gettext_noop("Check the server's TLS certificate. Turn off only for a self-signed test server."),
+    )
+    nick: str = Field(
+        max_length=30,
+        title=gettext_noop("Nick"),
+        description=gettext_noop("The name the bot appears under in the channels."),
+        examples=["communa-bot"],
+    )
+    username: str = Field(
+        default="",
+        max_length=10,
+        title=gettext_noop("User name (ident)"),
+        description=gettext_noop("The user name (ident); the nick when empty."),
+    )
+    realname: str = Field(
+        default="Communa",
+        max_length=100,
+        title=gettext_noop("Real name"),
+        description=gettext_noop("The real name shown in WHOIS."),
+    )
     password: SecretStr | None = Field(
-        default=None, description="Server password, if the server asks for one (Twitch: oauth:<token>)."
+        default=None,
+        title=gettext_noop("Server password"),
+        description=gettext_noop("Only if the server asks for one (Twitch: oauth:<token>)."),
     )
     sasl_account: str = Field(
-        default="", max_length=100, description="The bot's services account, to log in with SASL (recommended)."
+        default="",
+        max_length=100,
+        title=gettext_noop("SASL account"),
+        description=gettext_noop("The bot's services account, to log in with SASL (recommended)."),
     )
-    sasl_password: SecretStr | None = Field(default=None, description="The password of that account.")
+    sasl_password: SecretStr | None = Field(
+        default=None,
+        title=gettext_noop("SASL password"),
+        description=gettext_noop("The password of that account."),
+    )
     nickserv_password: SecretStr | None = Field(
-        default=None, description="Instead of SASL: a password sent to NickServ (IDENTIFY) after connecting."
+        default=None,
+        title=gettext_noop("NickServ password"),
+        description=gettext_noop("Instead of SASL: a password sent to NickServ (IDENTIFY) after connecting."),
     )
     channels: list[str] = Field(
         min_length=1,
         max_length=100,
-        description="Channels to follow, one per line, with the key after a space if the channel has one.",
+        title=gettext_noop("Channels"),
+        description=gettext_noop(
+            "Channels to follow, one per line, with the key after a space if the channel has one."
+        ),
         examples=["#community", "#staff secretkey"],
     )
-    flood_messages: int = Field(default=4, ge=1, le=100, description="Messages the bot may send at once ...")
-    flood_seconds: int = Field(default=8, ge=1, le=600, description="... and per how many seconds, sustained.")
+    # IRC servers disconnect clients that send too fast: a bucket of flood_messages, refilled over flood_seconds.
+    flood_messages: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        title=gettext_noop("Send limit (messages)"),
+        description=gettext_noop(
+            "How many messages the bot may send in a row; servers disconnect clients that send too fast."
+        ),
+    )
+    flood_seconds: int = Field(
+        default=8,
+        ge=1,
+        le=600,
+        title=gettext_noop("Send limit (seconds)"),
+        description=gettext_noop("After a burst, the bot sends no more than that many messages in this many seconds."),
+    )
 
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
         if not HOST.match(value):
-            raise ValueError("enter a host name like irc.libera.chat, without irc:// or a port")
+            raise ValueError(gettext("enter a host name like irc.libera.chat, without irc:// or a port"))
         return value.lower()
 
     @field_validator("nick")
     @classmethod
     def _nick(cls, value: str) -> str:
         if not NICK.match(value):
-            raise ValueError("a nick is letters, digits and []\\`_^{|}-, not starting with a digit or -")
+            raise ValueError(gettext("a nick is letters, digits and []\\`_^{|}-, not starting with a digit or -"))
         return value
 
     @field_validator("username")
     @classmethod
     def _username(cls, value: str) -> str:
         if value and not USERNAME.match(value):
-            raise ValueError("a user name is up to 10 characters, without spaces, @ or !")
+            raise ValueError(gettext("a user name is up to 10 characters, without spaces, @ or !"))
         return value
 
     @field_validator("realname")
     @classmethod
     def _realname(cls, value: str) -> str:
         if any(char in value for char in "\r\n\0"):
-            raise ValueError("the real name must be on one line")
+            raise ValueError(gettext("the real name must be on one line"))
         return value or "Communa"
 
     @field_validator("channels")
@@ -109,19 +171,22 @@ class IrcConfig(ConnectorConfig):
         entries = list(dict.fromkeys(" ".join(entry.split()) for entry in value if entry.strip()))
         wrong = [entry for entry in entries if not _valid_channel_entry(entry)]
         if wrong:
-            raise ValueError(f"not a channel (#name, optionally followed by its key): {', '.join(wrong)}")
+            raise ValueError(
+                gettext("not a channel (#name, optionally followed by its key): %(channels)s")
+                % {"channels": ", ".join(wrong)}
+            )
         if not entries:
-            raise ValueError("list at least one channel")
+            raise ValueError(gettext("list at least one channel"))
         return entries
 
     @model_validator(mode="after")
     def _credentials(self) -> IrcConfig:
         if self.sasl_account and not _secret(self.sasl_password):
-            raise ValueError("give the password of the SASL account")
+            raise ValueError(gettext("give the password of the SASL account"))
         if _secret(self.sasl_password) and not self.sasl_account:
-            raise ValueError("give the SASL account the password belongs to")
+            raise ValueError(gettext("give the SASL account the password belongs to"))
         if self.sasl_account and _secret(self.nickserv_password):
-            raise ValueError("log in with SASL or with NickServ, not both")
+            raise ValueError(gettext("log in with SASL or with NickServ, not both"))
         return self
 
     def channel_keys(self) -> tuple[tuple[str, str], ...]:

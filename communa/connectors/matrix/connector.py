@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -64,22 +65,39 @@ ROOM_ALIAS = re.compile(r"^#[^:\s]+:\S+$")
 class MatrixConfig(ConnectorConfig):
     homeserver: str = Field(
         max_length=500,
-        description="The homeserver's address, as in the bot's client settings.",
+        title=gettext_noop("Homeserver address"),
+        description=gettext_noop("The homeserver's address, as in the bot's client settings."),
         examples=["https://matrix.example.org"],
     )
-    user_id: str = Field(max_length=255, description="The bot account's Matrix ID.", examples=["@communa:example.org"])
-    access_token: SecretStr | None = Field(default=None, description="The bot's access token (recommended).")
+    user_id: str = Field(
+        max_length=255,
+        title=gettext_noop("Bot's Matrix ID"),
+        description=gettext_noop("The bot account's Matrix ID."),
+        examples=["@communa:example.org"],
+    )
+    access_token: SecretStr | None = Field(
+        default=None,
+        title=gettext_noop("Bot access token"),
+        description=gettext_noop("The bot's access token (recommended)."),
+    )
     password: SecretStr | None = Field(
-        default=None, description="Instead of a token: the bot's password, used to log in."
+        default=None,
+        title=gettext_noop("Bot password"),
+        description=gettext_noop("Instead of a token: the bot's password, used to log in."),
     )
     rooms: list[str] = Field(
         min_length=1,
         max_length=200,
-        description="Room IDs (!…) or aliases (#name:server), one per line. The bot joins them.",
+        title=gettext_noop("Rooms to follow"),
+        description=gettext_noop("Room IDs (!…) or aliases (#name:server), one per line. The bot joins them."),
         examples=["#community:example.org"],
     )
     sync_timeout_seconds: int = Field(
-        default=25, ge=0, le=120, description="How long one sync waits on the server for something new."
+        default=25,
+        ge=0,
+        le=120,
+        title=gettext_noop("Wait for new messages (seconds)"),
+        description=gettext_noop("How long one sync waits on the server for something new."),
     )
 
     @field_validator("homeserver")
@@ -87,14 +105,14 @@ class MatrixConfig(ConnectorConfig):
     def _web_address(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("enter an http:// or https:// address")
+            raise ValueError(gettext("enter an http:// or https:// address"))
         return value.rstrip("/")
 
     @field_validator("user_id")
     @classmethod
     def _matrix_id(cls, value: str) -> str:
         if not USER_ID.match(value):
-            raise ValueError("a Matrix ID looks like @name:example.org")
+            raise ValueError(gettext("a Matrix ID looks like @name:example.org"))
         return value
 
     @field_validator("rooms")
@@ -103,15 +121,17 @@ class MatrixConfig(ConnectorConfig):
         rooms = list(dict.fromkeys(room.strip() for room in value if room.strip()))
         wrong = [room for room in rooms if not (ROOM_ID.match(room) or ROOM_ALIAS.match(room))]
         if wrong:
-            raise ValueError(f"not a room ID (!…) or alias (#name:server): {', '.join(wrong)}")
+            raise ValueError(
+                gettext("not a room ID (!…) or alias (#name:server): %(rooms)s") % {"rooms": ", ".join(wrong)}
+            )
         if not rooms:
-            raise ValueError("list at least one room")
+            raise ValueError(gettext("list at least one room"))
         return rooms
 
     @model_validator(mode="after")
     def _credentials(self) -> MatrixConfig:
         if not _secret(self.access_token) and not _secret(self.password):
-            raise ValueError("give the bot's access token or its password")
+            raise ValueError(gettext("give the bot's access token or its password"))
         return self
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop, ngettext
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from communa.connectors.base import (
@@ -52,19 +53,30 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
 
 
 class WebhookConfig(ConnectorConfig):
-    secret: SecretStr = Field(description="Shared with the sender, who signs every request with it.")
+    secret: SecretStr = Field(
+        title=gettext_noop("Signing secret"),
+        description=gettext_noop("Shared with the sender, who signs every request with it."),
+    )
     platform: str = Field(
         default="webhook",
         min_length=1,
         max_length=120,
-        description='Names the system that sends, e.g. "shop:example.com". Author ids are unique per platform.',
+        title=gettext_noop("Platform"),
+        description=gettext_noop(
+            'Names the system that sends, e.g. "shop:example.com". Author ids are unique per platform.'
+        ),
     )
 
     @field_validator("secret")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
-            raise ValueError(f"the secret needs at least {MIN_SECRET_LENGTH} characters")
+            message = ngettext(
+                "the secret needs at least %(count)s character",
+                "the secret needs at least %(count)s characters",
+                MIN_SECRET_LENGTH,
+            )
+            raise ValueError(message % {"count": MIN_SECRET_LENGTH})
         return value
 
 
