@@ -440,6 +440,11 @@ def test_openapi_document_is_valid_and_complete(client: Client, db: None) -> Non
         ("PATCH", "/api/v1/sources/{source_id}"),
         ("GET", "/api/v1/messages"),
         ("GET", "/api/v1/messages/{message_id}"),
+        ("GET", "/api/v1/members"),
+        ("GET", "/api/v1/members/suggestions"),
+        ("GET", "/api/v1/members/{member_id}"),
+        ("POST", "/api/v1/members/{member_id}/merge"),
+        ("POST", "/api/v1/merges/{merge_id}/undo"),
     }
     assert schema["components"]["securitySchemes"] == {"ApiTokenAuth": {"type": "http", "scheme": "bearer"}}
     for path, item in schema["paths"].items():

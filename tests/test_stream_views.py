@@ -420,7 +420,9 @@ def test_navigation_shows_only_what_the_role_may_use(client: Client, volunteer: 
     assert 'href="/w/acme/sources/"' in manager_nav
     assert 'href="/w/acme/team/"' in manager_nav
     assert 'href="/w/acme/team/"' not in volunteer_nav
-    for area in ("Inbox", "Moderation", "Members", "Analytics", "Publishing"):
+    assert 'href="/w/acme/members/"' in manager_nav
+    assert 'href="/w/acme/members/"' not in volunteer_nav
+    for area in ("Inbox", "Moderation", "Analytics", "Publishing"):
         assert (
             f'<span class="nav-soon" aria-disabled="true" title="{area} is coming in a later version">' in manager_nav
         )

@@ -22,7 +22,8 @@ from communa.accounts.roles import Role
 from communa.accounts.services import create_api_token, create_invitation
 from communa.connectors.models import Source
 from communa.ingest.services import ingest_events
-from communa.members.models import Identity, Member
+from communa.members.models import Identity, Member, MergeSuggestion
+from communa.members.services import merge_members
 from communa.stream.models import Message, Thread
 from tests.conftest import login, raw
 
@@ -78,8 +79,19 @@ def acme_objects(
         "identity_id": Identity.objects.get(workspace=workspace, external_id="ben").pk,
         "membership_id": Membership.objects.get(workspace=workspace, user=analyst).pk,
         "invitation_id": invitation.pk,
+        **_member_objects(workspace, owner),
     }
     return ids | {"source": ids["source_id"], "message": ids["message_id"], "thread": ids["thread_id"]}
+
+
+def _member_objects(workspace: Workspace, owner: User) -> dict[str, int]:
+    """A merge suggestion (ana, ben) and a merge (a member without messages into ben) in acme."""
+    ana, ben = (Member.objects.get(identities__external_id=a, workspace=workspace) for a in ("ana", "ben"))
+    low, high = sorted((ana.pk, ben.pk))
+    suggestion = MergeSuggestion.objects.create(workspace=workspace, member_a_id=low, member_b_id=high, score=0.7)
+    empty = Member.objects.create(workspace=workspace, display_name="cy")
+    merge = merge_members(workspace=workspace, into=ben, merged=empty, actor=owner)
+    return {"suggestion_id": suggestion.pk, "merge_id": merge.pk}
 
 
 # URL parameters that are not object ids, with a value that is valid in any workspace.
@@ -169,6 +181,8 @@ def test_a_visitor_is_sent_to_sign_in_from_every_workspace_page(client: Client, 
 API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/sources"): {"kind": "fake", "name": "Mine now", "config": {}},
     ("patch", "/api/v1/sources/{source_id}"): {"name": "Mine now", "paused": True},
+    ("post", "/api/v1/members/{member_id}/merge"): {"other": 1},
+    ("post", "/api/v1/merges/{merge_id}/undo"): {},
 }
 
 

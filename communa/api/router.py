@@ -13,6 +13,8 @@ from ninja.errors import ValidationError
 from communa.accounts.api import router as workspaces_router
 from communa.api.auth import ApiTokenAuth
 from communa.connectors.api import router as sources_router
+from communa.members.api import merges_router
+from communa.members.api import router as members_router
 from communa.stream.api import router as messages_router
 
 api = NinjaAPI(
@@ -31,6 +33,8 @@ api = NinjaAPI(
 api.add_router("/workspaces", workspaces_router)
 api.add_router("/sources", sources_router)
 api.add_router("/messages", messages_router)
+api.add_router("/members", members_router)
+api.add_router("/merges", merges_router)
 
 
 @api.exception_handler(PermissionDenied)

@@ -10,5 +10,6 @@ from __future__ import annotations
 SUBSCRIBERS: dict[str, list[str]] = {
     "messages.ingested": [
         "communa.enrichment.tasks.on_messages_ingested",  # language, sentiment, toxicity, spam, questions
+        "communa.members.tasks.on_messages_ingested",  # member activity counters, merge suggestions
     ],
 }

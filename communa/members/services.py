@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, IntegerField, Max, Min, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from communa.accounts.models import User, Workspace
 from communa.audit.services import record as audit
@@ -231,7 +232,7 @@ def decide_suggestion(
     with transaction.atomic():
         locked = MergeSuggestion.objects.select_for_update().get(pk=suggestion.pk, workspace=workspace)
         if locked.status != MergeSuggestion.Status.PENDING:
-            raise MergeError("This suggestion was already decided.")
+            raise MergeError(_("This suggestion was already decided."))
         if not accept:
             _decide(locked, MergeSuggestion.Status.REJECTED, actor)
             audit(
@@ -243,11 +244,7 @@ def decide_suggestion(
             )
             return None
         into, other = Member.objects.get(pk=locked.member_a_id), Member.objects.get(pk=locked.member_b_id)
-        record = merge_members(
-            workspace=workspace, into=into, merged=other, actor=actor, reason=MergeReason.SUGGESTION, suggestion=locked
-        )
-        _decide(locked, MergeSuggestion.Status.ACCEPTED, actor)
-        return record
+        return merge_members(workspace=workspace, into=into, merged=other, actor=actor, reason=MergeReason.SUGGESTION)
 
 
 def _decide(suggestion: MergeSuggestion, status: str, actor: User | None) -> None:
@@ -258,6 +255,15 @@ def _decide(suggestion: MergeSuggestion, status: str, actor: User | None) -> Non
 
 
 # --- merge and undo ---------------------------------------------------------------------------------
+
+
+def _pending_suggestion(workspace: Workspace, first: int, second: int) -> MergeSuggestion | None:
+    a, b = sorted((first, second))
+    return (
+        MergeSuggestion.objects.select_for_update()
+        .filter(workspace=workspace, member_a_id=a, member_b_id=b, status=MergeSuggestion.Status.PENDING)
+        .first()
+    )
 
 
 def _member_fields(member: Member) -> dict[str, Any]:
@@ -281,7 +287,7 @@ def _restore_fields(member: Member, fields: dict[str, Any]) -> None:
 def _lock_members(workspace: Workspace, *ids: int) -> dict[int, Member]:
     members = {m.pk: m for m in Member.objects.select_for_update().filter(workspace=workspace, pk__in=ids)}
     if len(members) != len(set(ids)):
-        raise MergeError("This member is not in this workspace.")
+        raise MergeError(_("This member is not in this workspace."))
     return members
 
 
@@ -292,17 +298,17 @@ def merge_members(
     merged: Member,
     actor: User | None,
     reason: str = MergeReason.MANUAL,
-    suggestion: MergeSuggestion | None = None,
 ) -> MergeRecord:
     """Merge `merged` into `into`: its identities and messages move over, and it stays as an empty tombstone
-    pointing at `into`. Returns the record that `undo_merge` reverses."""
+    pointing at `into`. A pending suggestion for the pair is marked accepted. Returns the record that
+    `undo_merge` reverses."""
     if into.pk == merged.pk:
-        raise MergeError("A member cannot be merged into itself.")
+        raise MergeError(_("A member cannot be merged into itself."))
     with transaction.atomic():
         members = _lock_members(workspace, into.pk, merged.pk)
         into, merged = members[into.pk], members[merged.pk]
         if into.merged_into_id is not None or merged.merged_into_id is not None:
-            raise MergeError("One of these members was already merged into another.")
+            raise MergeError(_("One of these members was already merged into another."))
         identity_ids = sorted(Identity.objects.filter(member=merged).values_list("id", flat=True))
         message_ids = sorted(Message.objects.filter(workspace=workspace, member=merged).values_list("id", flat=True))
         snapshot = {
@@ -320,6 +326,9 @@ def merge_members(
         into.is_bot = into.is_bot or merged.is_bot
         into.save(update_fields=["is_bot"])
         refresh_activity(member_ids=[into.pk])
+        suggestion = _pending_suggestion(workspace, into.pk, merged.pk)
+        if suggestion is not None:
+            _decide(suggestion, MergeSuggestion.Status.ACCEPTED, actor)
         now = timezone.now()
         record = MergeRecord.objects.create(
             workspace=workspace,
@@ -354,11 +363,11 @@ def undo_merge(*, workspace: Workspace, record: MergeRecord, actor: User | None)
     with transaction.atomic():
         record = MergeRecord.objects.select_for_update().get(pk=record.pk, workspace=workspace)
         if record.undone_at is not None:
-            raise MergeError("This merge was already undone.")
+            raise MergeError(_("This merge was already undone."))
         members = _lock_members(workspace, record.into_id, record.merged_id)
         into, merged = members[record.into_id], members[record.merged_id]
         if into.merged_into_id is not None:
-            raise MergeError("This member was merged into another since: undo that merge first.")
+            raise MergeError(_("This member was merged into another since: undo that merge first."))
         identity_ids: list[int] = record.snapshot["identity_ids"]
         message_ids: list[int] = record.snapshot["message_ids"]
         Identity.objects.filter(id__in=identity_ids, member=into).update(member=merged)
