@@ -169,8 +169,15 @@ def name_similarity(a: str, b: str) -> int:
     return round(fuzz.token_sort_ratio(left, right))
 
 
-def compare(a: IdentityFacts, b: IdentityFacts, *, verified_platforms: Iterable[str] = ()) -> Evidence:
-    """The evidence that two identities belong to one person (empty when there is none)."""
+def compare(
+    a: IdentityFacts, b: IdentityFacts, *, verified_platforms: Iterable[str] = (), common_name: bool = False
+) -> Evidence:
+    """The evidence that two identities belong to one person (empty when there is none).
+
+    A name alone is strong enough to suggest a merge only when it is the same name, on two different
+    platforms, and no third member bears it (`common_name`): two forum accounts or three people called
+    "Anna Lebedeva" are more often different people. Otherwise it only supports other evidence.
+    """
     evidence = Evidence()
     verified = VERIFIED_EMAIL_PLATFORMS | set(verified_platforms)
     if a.email_key and a.email_key == b.email_key:
@@ -184,6 +191,7 @@ def compare(a: IdentityFacts, b: IdentityFacts, *, verified_platforms: Iterable[
     if a.name_key and b.name_key:
         similarity = 100 if a.name_key == b.name_key else name_similarity(a.display_name, b.display_name)
         if similarity >= NAME_SIMILARITY_MIN:
-            weight = WEIGHT_SAME_NAME if similarity == 100 else WEIGHT_SIMILAR_NAME
+            distinctive = similarity == 100 and a.platform != b.platform and not common_name
+            weight = WEIGHT_SAME_NAME if distinctive else WEIGHT_SIMILAR_NAME
             evidence.add("similar_name", weight, names=[a.display_name, b.display_name], similarity=similarity)
     return evidence

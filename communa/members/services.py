@@ -90,7 +90,7 @@ def _facts(row: dict[str, Any]) -> IdentityFacts:
     return IdentityFacts(**row)
 
 
-def _blocks_for(*, workspace_id: int, identity_ids: Sequence[int]) -> Iterator[list[IdentityFacts]]:
+def _blocks_for(*, workspace_id: int, identity_ids: Sequence[int]) -> Iterator[Block]:
     """Identities sharing a key with one of `identity_ids` (incremental: after a batch was ingested)."""
     base = Identity.objects.filter(workspace_id=workspace_id, member__isnull=False)
     for field in KEY_FIELDS:
@@ -102,7 +102,7 @@ def _blocks_for(*, workspace_id: int, identity_ids: Sequence[int]) -> Iterator[l
             yield from _group(rows, field)
 
 
-def _all_blocks(*, workspace_id: int) -> Iterator[list[IdentityFacts]]:
+def _all_blocks(*, workspace_id: int) -> Iterator[Block]:
     """Every block of identities sharing a key, streamed in key order through the key's index."""
     base = Identity.objects.filter(workspace_id=workspace_id, member__isnull=False)
     for field in KEY_FIELDS:
@@ -110,21 +110,34 @@ def _all_blocks(*, workspace_id: int) -> Iterator[list[IdentityFacts]]:
         yield from _group(rows.iterator(chunk_size=5000), field)
 
 
-def _group(rows: Iterable[dict[str, Any]], field: str) -> Iterator[list[IdentityFacts]]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Block:
+    """Identities sharing one key of one kind."""
+
+    field: str
+    identities: list[IdentityFacts]
+
+    @property
+    def common_name(self) -> bool:
+        """A name borne by more than two members: not evidence by itself."""
+        return self.field == "name_key" and len({i.member_id for i in self.identities}) > 2
+
+
+def _group(rows: Iterable[dict[str, Any]], field: str) -> Iterator[Block]:
     for _key, block in itertools.groupby(rows, key=lambda row: row[field]):
         members = list(block)
         if 1 < len(members) <= MAX_BLOCK:
-            yield [_facts(row) for row in members]
+            yield Block(field=field, identities=[_facts(row) for row in members])
 
 
-def _evidence_by_pair(blocks: Iterable[list[IdentityFacts]], verified: set[str]) -> dict[tuple[int, int], Evidence]:
+def _evidence_by_pair(blocks: Iterable[Block], verified: set[str]) -> dict[tuple[int, int], Evidence]:
     """Compare the identities of each block pairwise; gather the evidence per pair of members."""
     pairs: dict[tuple[int, int], Evidence] = {}
     for block in blocks:
-        for a, b in itertools.combinations(block, 2):
+        for a, b in itertools.combinations(block.identities, 2):
             if a.member_id == b.member_id:
                 continue
-            evidence = compare(a, b, verified_platforms=verified)
+            evidence = compare(a, b, verified_platforms=verified, common_name=block.common_name)
             if evidence.reasons:
                 pair = (min(a.member_id, b.member_id), max(a.member_id, b.member_id))
                 pairs.setdefault(pair, Evidence()).absorb(evidence)

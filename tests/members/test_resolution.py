@@ -148,3 +148,11 @@ def test_other_workspaces_are_never_candidates(workspace: Workspace, other_works
     say(other_workspace, "matrix:example.org", "@paolo_b:x", handle="@paolo_b:x")
     assert generate_suggestions(workspace=workspace).suggested == 0
     assert generate_suggestions(workspace=other_workspace).suggested == 0
+
+
+def test_a_name_alone_is_not_enough_when_common_or_on_one_platform(workspace: Workspace) -> None:
+    say(workspace, "discourse:forum", "1", name="Анна Лебедева")
+    say(workspace, "discourse:forum", "2", name="Anna Lebedeva")  # same platform: two accounts, two people
+    assert generate_suggestions(workspace=workspace).suggested == 0
+    say(workspace, "matrix:example.org", "@al:example.org", name="Anna Lebedeva")  # a third bearer: common
+    assert generate_suggestions(workspace=workspace).suggested == 0
