@@ -84,12 +84,19 @@ class CommunaProcess(ServerProcess):
             )
 
     def kill(self) -> None:
-        """SIGKILL: no handler runs, no lease is released, nothing is flushed; as when a machine dies."""
+        """SIGKILL it and its children: no handler runs, no lease is released; as when a machine dies.
+
+        The children go too (on the Redis backend a worker forks RQ's scheduler, which would outlive it).
+        """
         process = self._process
         assert process is not None, f"{self.name} was not started"
         assert process.poll() is None, f"{self.name} exited on its own:\n{self.log_tail()}"
+        children = self.children()
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):  # it ended on its own
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self, *, grace: float = 10.0) -> None:
         """Stop it (SIGTERM), then wait for its children (`communa run`'s worker) to be gone as well.
