@@ -34,8 +34,11 @@ class UniversalSentenceEncoder:
         """Embed ``texts``; an empty batch gives a ``(0, 512)`` array."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = np.asarray(self._use.encode([text[:MAX_ENCODER_CHARS] for text in texts]), dtype=np.float32)
-        return _unit_rows(vectors)
+        # A batch often repeats itself ("+1", "thanks!", a spam wave): each distinct text is encoded once.
+        distinct = list(dict.fromkeys(text[:MAX_ENCODER_CHARS] for text in texts))
+        row_of = {text: row for row, text in enumerate(distinct)}
+        vectors = _unit_rows(np.asarray(self._use.encode(distinct), dtype=np.float32))
+        return vectors[[row_of[text[:MAX_ENCODER_CHARS]] for text in texts]]
 
 
 def _unit_rows(vectors: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from communa.enrichment.models.features import FEATURE_SETS, explain_text
 from communa.enrichment.models.ngrams import ngram_logits
 
 FloatArray = NDArray[np.float32]
+FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 
 
 class NpzHead:
@@ -135,17 +138,27 @@ def read_head(path: Path) -> NpzHead:
     """Load a head written by :func:`write_head`."""
     with np.load(path, allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
-    meta = json.loads(str(arrays.pop("meta")))
+    meta = json.loads(str(arrays.pop("meta").reshape(-1)[0]))
     return NpzHead(meta, arrays)
 
 
 def write_head(path: Path, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> None:
-    """Store a head: weights as float16 (half the size, no measurable loss), metadata as JSON."""
-    compact: dict[str, Any] = {
+    """Store a head: weights as float16 (half the size, no measurable loss), metadata as JSON.
+
+    The file is an ``.npz`` (a zip of ``.npy`` arrays) written with fixed entry dates and in a fixed order, so the
+    same weights always give the same bytes and the manifest's SHA-256 can be reproduced.
+    """
+    compact: dict[str, NDArray[Any]] = {
         key: value.astype(np.float16) if value.dtype.kind == "f" else value for key, value in arrays.items()
     }
     compact["meta"] = np.array(json.dumps(meta, sort_keys=True))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npz")
-    np.savez_compressed(temporary, allow_pickle=False, **compact)
+    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key in sorted(compact):
+            entry = zipfile.ZipInfo(f"{key}.npy", date_time=FIXED_ZIP_DATE)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, compact[key], allow_pickle=False)
+            archive.writestr(entry, buffer.getvalue())
     temporary.replace(path)

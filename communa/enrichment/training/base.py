@@ -166,6 +166,9 @@ def train_base(
         if progress:
             say(f"{task}: loading data")
         examples = training_examples(task, data_dir, permissive_only=permissive_only)
+        if not any(example.split == "train" and example.source not in EVALUATION_ONLY for example in examples):
+            say(f"{task}: no training data left (permissive-only leaves none for this task); not trained")
+            continue
         spec = SPECS[task]
         heads[task] = fit_task(spec, examples, cache, out, progress=progress)
         heads[task]["permissive_only"] = permissive_only
