@@ -17,7 +17,7 @@ $(BIN)/python:
 
 # Reinstall only when the dependency lists change.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,train]"
 	touch $(STAMP)
 
 install: $(STAMP)

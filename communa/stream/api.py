@@ -141,7 +141,7 @@ def _fields(message: Message) -> dict[str, Any]:
 def _signals(message: Message) -> SignalsOut | None:
     """The enrichment row loaded with the message (select_related("signals")), reached by relation name."""
     try:
-        row = message.signals  # type: ignore[attr-defined]
+        row = message.signals
     except ObjectDoesNotExist:
         return None
     by_hand = {

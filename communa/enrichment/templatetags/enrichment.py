@@ -15,7 +15,7 @@ register = template.Library()
 def signals_of(message: Message) -> MessageSignals | None:
     """The message's signals as loaded with it (select_related("signals")), or None before enrichment."""
     try:
-        signals: MessageSignals = message.signals  # type: ignore[attr-defined]
+        signals: MessageSignals = message.signals
     except ObjectDoesNotExist:
         return None
     return signals
