@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/connectors.py [--db sqlite|postgres] [--rate 50] [--seconds 60]
                                          [--burst-seconds 20] [--backlog 1000] [--senders 8] [--enrichment on|off]
+    .venv/bin/python bench/connectors.py --steps [--rate 20] [--seconds 15] [--db ...]
 
 Synapse is installed and started by the test suite's own helpers (tests/servers/synapse.py, imported from
 here); Communa runs as `communa worker` in a child process (tests/e2e/product.py), its listener following
@@ -15,6 +16,9 @@ message appear in the database (it polls every 10 ms: the latencies are that coa
    takes to fetch them (one /sync plus /messages pages, see connectors/matrix) and store them;
 3. latency: the senders post at --rate messages/second for --seconds (open loop: on schedule, whatever the
    answers), and each message's latency is the time from the start of its send to its row being visible.
+
+With --steps the listener runs on a thread of this process instead (no task worker beside it) and each step
+of its loop is timed (lease, /sync, ingest ...); only the latency phase runs.
 
 Target (issue 3): p99 < 500 ms at 50 messages/second. Results and how to read them: docs/benchmarks.md.
 """
@@ -55,6 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backlog", type=int, default=1000, help="messages posted while the source is paused")
     parser.add_argument("--senders", type=int, default=8, help="member accounts posting at the same time")
     parser.add_argument("--enrichment", choices=("on", "off"), default="on", help="the worker enriches what it stores")
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="run the listener on a thread of this process instead of a worker, time each step of its loop,"
+        " and measure latency only",
+    )
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("COMMUNA_BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/"),
@@ -365,10 +375,18 @@ def machine() -> str:
 
 
 def print_report(args: argparse.Namespace, synapse_version: str, results: dict[str, dict[str, Any]]) -> None:
-    live, backlog, latency = results["live"], results["backlog"], results["latency"]
-    print(f"\nMatrix listener benchmark, {time.strftime('%Y-%m-%d %H:%M')}: Communa on {args.db}, Synapse")
-    print(f"{synapse_version} (on SQLite), {args.senders} senders, enrichment {args.enrichment}")
+    where = "a listener in the benchmark's process" if args.steps else f"a worker, enrichment {args.enrichment}"
+    print(f"\nMatrix listener benchmark, {time.strftime('%Y-%m-%d %H:%M')}: Communa on {args.db} ({where}),")
+    print(f"Synapse {synapse_version} (on SQLite), {args.senders} senders")
     print(f"machine: {machine()}\n")
+    if "live" in results:
+        print_ingest(args, results["live"], results["backlog"])
+    print_latency(args, results["latency"])
+    if "steps" in results:
+        print_steps(results["steps"])
+
+
+def print_ingest(args: argparse.Namespace, live: dict[str, Any], backlog: dict[str, Any]) -> None:
     print("(a) sustained ingest")
     print(
         f"    live, back to back for {args.burst_seconds:g} s: Synapse accepted {live['sent_per_second']:.1f} msg/s"
@@ -381,6 +399,9 @@ def print_report(args: argparse.Namespace, synapse_version: str, results: dict[s
         f" picked up {backlog['pickup_seconds']:.1f} s after resuming, fetched and stored in"
         f" {backlog['catch_up_seconds']:.2f} s = {backlog['stored_per_second']:,.0f} msg/s; lost {backlog['lost']}"
     )
+
+
+def print_latency(args: argparse.Namespace, latency: dict[str, Any]) -> None:
     print(
         f"(b) latency at {args.rate:g} msg/s offered for {args.seconds:g} s: {latency['messages']} messages sent at"
         f" {latency['sent_per_second']:.1f}/s (p99 lateness of a send {latency['late_sends_p99_ms']:.0f} ms),"
@@ -398,6 +419,13 @@ def print_report(args: argparse.Namespace, synapse_version: str, results: dict[s
     print(f"    p99 / target ({TARGET_P99_MS:.0f} ms) = {ratio:.2f}: {'meets' if ratio < 1 else 'MISSES'} the target")
 
 
+def print_steps(steps: dict[str, Any]) -> None:
+    iterations = steps["iteration"]["calls"]
+    print(f"    the listener's loop during (b), {iterations} iterations; mean ms per iteration (calls):")
+    for label, step in steps.items():
+        print(f"    {label:<60}{step['per_iteration_ms']:>7.1f}  ({step['calls']})")
+
+
 # --- main -------------------------------------------------------------------------------------------------
 
 
@@ -409,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         with database(args):
             results, version = run(args, data_dir)
     print_report(args, version, results)
-    lost = sum(phase["lost"] for phase in results.values())
+    lost = sum(phase["lost"] for name, phase in results.items() if name != "steps")
     return 1 if lost else 0
 
 
@@ -419,7 +447,6 @@ def run(args: argparse.Namespace, data_dir: Path) -> tuple[dict[str, dict[str, A
     django.setup()
     from django.core.management import call_command
 
-    from tests.e2e.product import Deployment
     from tests.servers.base import SERVERS_DIR
     from tests.servers.synapse import install_synapse, start_synapse
 
@@ -429,33 +456,137 @@ def run(args: argparse.Namespace, data_dir: Path) -> tuple[dict[str, dict[str, A
     synapse_dir.mkdir()
     synapse, base_url, secret = start_synapse(install_synapse(), synapse_dir)
     version = (SERVERS_DIR / "synapse" / ".installed").read_text().strip()
-    worker = None
     try:
         community = make_community(base_url, secret, args.senders)
         source_id = create_source(community)
-        worker = Deployment(directory=data_dir, env=dict(os.environ)).process(
-            "worker", "worker", "--scheduler-interval", "1"
-        )
-        worker.start()
-        wait_until(lambda: bool(source_row(source_id).cursor), 120, "the listener's first sync")
-        observer = Observer(source_id)
-        observer.start()
-        senders = Senders(community)
-        results: dict[str, dict[str, Any]] = {}
-        print(f"(a) live for {args.burst_seconds:g} s ...", flush=True)
-        results["live"] = live_phase(senders, observer, args.burst_seconds)
-        print(f"(a) backlog of {args.backlog} ...", flush=True)
-        results["backlog"] = backlog_phase(senders, observer, source_id, args.backlog)
+        listener = InProcessListener(source_id) if args.steps else WorkerListener(data_dir)
+        with listener:
+            wait_until(lambda: bool(source_row(source_id).cursor), 120, "the listener's first sync")
+            return run_phases(args, community, source_id, listener), version
+    finally:
+        synapse.stop()
+
+
+def run_phases(
+    args: argparse.Namespace, community: Community, source_id: int, listener: WorkerListener | InProcessListener
+) -> dict[str, dict[str, Any]]:
+    observer = Observer(source_id)
+    observer.start()
+    senders = Senders(community)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        if not args.steps:  # pausing and resuming needs a worker's supervisor to start the listener again
+            print(f"(a) live for {args.burst_seconds:g} s ...", flush=True)
+            results["live"] = live_phase(senders, observer, args.burst_seconds)
+            print(f"(a) backlog of {args.backlog} ...", flush=True)
+            results["backlog"] = backlog_phase(senders, observer, source_id, args.backlog)
         print(f"(b) latency at {args.rate:g}/s for {args.seconds:g} s ...", flush=True)
+        if isinstance(listener, InProcessListener):
+            listener.timer.reset()  # the steps of the first sync are not what is measured
         results["latency"] = latency_phase(senders, observer, args.rate, args.seconds)
+        if isinstance(listener, InProcessListener):
+            results["steps"] = listener.timer.summary()
+        return results
+    finally:
         observer.stopping.set()
         observer.join()
         senders.close()
-        return results, version
-    finally:
-        if worker is not None:
-            worker.stop()
-        synapse.stop()
+
+
+class WorkerListener:
+    """The listener as in production: inside a `communa worker` child process (tests/e2e/product.py)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        from tests.e2e.product import Deployment
+
+        self.worker = Deployment(directory=data_dir, env=dict(os.environ)).process(
+            "worker", "worker", "--scheduler-interval", "1"
+        )
+
+    def __enter__(self) -> WorkerListener:
+        self.worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.worker.stop()
+
+
+# What --steps times in the listener's loop: (module, class or None, function, label).
+STEPS = [
+    ("communa.ingest.listeners", None, "acquire_lease", "lease"),
+    ("communa.ingest.listeners", None, "_seconds_until_due", "due check"),
+    ("communa.ingest.polling", None, "build_connector", "building the connector"),
+    ("communa.ingest.polling", None, "process_pending", "pending replay"),
+    ("communa.connectors.matrix.client", "MatrixClient", "__init__", "a new HTTP client"),
+    ("communa.connectors.matrix.client", "MatrixClient", "joined_rooms", "/joined_rooms"),
+    ("communa.connectors.matrix.client", "MatrixClient", "sync", "/sync"),
+    ("communa.ingest.polling", None, "ingest_events", "ingest_events"),
+    ("communa.ingest.polling", None, "mark_success", "success mark"),
+    ("communa.ingest.listeners", None, "poll_source", "poll_source (all of the above but the lease and due check)"),
+]
+
+
+class StepTimer:
+    """Wraps the functions of STEPS to time each call (in every thread; read after the run)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[float]] = {label: [] for *_, label in STEPS}
+
+    def install(self) -> None:
+        import importlib
+
+        for module_name, class_name, name, label in STEPS:
+            owner: Any = importlib.import_module(module_name)
+            if class_name:
+                owner = getattr(owner, class_name)
+            setattr(owner, name, self._timed(getattr(owner, name), self.calls[label]))
+
+    @staticmethod
+    def _timed(function: Callable[..., Any], calls: list[float]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                calls.append(time.perf_counter() - started)
+
+        return timed
+
+    def reset(self) -> None:
+        for calls in self.calls.values():
+            calls.clear()
+
+    def summary(self) -> dict[str, Any]:
+        polls = self.calls[STEPS[-1][-1]]
+        iterations = max(1, len(polls))
+        steps = {
+            label: {"calls": len(calls), "per_iteration_ms": sum(calls) / iterations * 1000}
+            for label, calls in self.calls.items()
+        }
+        whole = sum(sum(self.calls[label]) for label in ("lease", "due check", STEPS[-1][-1]))
+        return steps | {"iteration": {"calls": len(polls), "per_iteration_ms": whole / iterations * 1000}}
+
+
+class InProcessListener:
+    """--steps: the listener loop on a thread of this process (no task worker beside it), each step timed."""
+
+    def __init__(self, source_id: int) -> None:
+        self.timer = StepTimer()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._listen, args=(source_id,), name="listener", daemon=True)
+
+    def _listen(self, source_id: int) -> None:
+        from communa.ingest import listeners
+
+        listeners.listen(source_id=source_id, owner="bench", stop=self.stop)
+
+    def __enter__(self) -> InProcessListener:
+        self.timer.install()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()  # the thread is a daemon: a sync in progress need not be waited for
 
 
 if __name__ == "__main__":
