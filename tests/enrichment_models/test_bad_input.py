@@ -61,3 +61,22 @@ def test_full_width_zero_width_and_masked_swearing_are_found():
     }
     assert cues("Ich bringe dich um")["threat"] == ["ich bringe dich um"]
     assert "http" not in words("see https://example.com and http now @someone")
+
+
+def test_exclamation_marks_end_words_but_stand_for_i_inside_them():
+    assert words("спасибо! awesome!! sh!t") == ["спасибо", "awesome", "shit"]
+
+
+def test_reasons_are_words_a_moderator_reads():
+    texts = ["this update is f***ing awesome", "Ich weiß wo du wohnst und ich bringe dich um"]
+    toxicity = models.load_head("toxicity")
+    reasons = toxicity.explain(texts, toxicity.predict_proba(models.load_encoder().encode(texts), texts))
+    assert reasons == [
+        ['swearing: "f***ing"', "the swearing reads as friendly, so it counts less towards toxic"],
+        ['threat: "ich bringe dich um"'],
+    ]
+    spam_text = ["WIN a FREE iPhone now!! click http"]
+    spam = models.load_head("spam")
+    assert spam.explain(spam_text, spam.predict_proba(models.load_encoder().encode(spam_text), spam_text)) == [
+        ['promotional phrase: "win, free, click"', "1 link(s)"]
+    ]

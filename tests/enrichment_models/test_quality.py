@@ -1,7 +1,8 @@
 """Minimum quality, so that a regression fails: the functional toxicity cases in every supported language, and a
 fixed sample of the validation splits in ../shared/data (skipped, with a message, where that folder is absent).
 
-Thresholds sit just below what the shipped heads measure (docs/model-card.md has the full figures).
+Thresholds sit just below what the shipped heads measure on these samples (the first 200 validation rows of each
+source and language); docs/model-card.md has the figures on the full splits.
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def _scores(task, examples):
 
 @pytest.mark.parametrize(
     ("group", "minimum"),
-    [("xlm-t/en", 0.55), ("xlm-t/fr", 0.55), ("xlm-t/de", 0.6), ("xlm-t/it", 0.58), ("xlm-t/pt", 0.58),
-     ("xlm-t/es", 0.55), ("rusentitweet/ru", 0.65)],
+    [("xlm-t/en", 0.61), ("xlm-t/fr", 0.61), ("xlm-t/de", 0.65), ("xlm-t/it", 0.64), ("xlm-t/pt", 0.62),
+     ("xlm-t/es", 0.56), ("rusentitweet/ru", 0.67)],
 )  # fmt: skip
 def test_sentiment_sample(validation, group, minimum):
     examples = validation["sentiment"][group]
@@ -105,7 +106,7 @@ def test_sentiment_sample(validation, group, minimum):
 
 @pytest.mark.parametrize(
     ("group", "minimum"),
-    [("davidson/en", 0.95), ("germeval/de", 0.78), ("told-br/pt", 0.78), ("ru-distorted/ru", 0.85)],
+    [("davidson/en", 0.95), ("germeval/de", 0.80), ("told-br/pt", 0.75), ("ru-distorted/ru", 0.87)],
 )
 def test_toxicity_sample(validation, group, minimum):
     examples = [example for example in validation["toxicity"][group] if "toxic" in example.labels]
@@ -113,14 +114,14 @@ def test_toxicity_sample(validation, group, minimum):
     assert roc_auc(truth, _scores("toxicity", examples)[:, 0]) >= minimum
 
 
-@pytest.mark.parametrize(("group", "minimum"), [("sms-spam/en", 0.9), ("youtube-spam/en", 0.85)])
+@pytest.mark.parametrize(("group", "minimum"), [("sms-spam/en", 0.96), ("youtube-spam/en", 0.88)])
 def test_spam_sample(validation, group, minimum):
     examples = validation["spam"][group]
     truth = np.array([example.labels["spam"] for example in examples], dtype=np.float32)
     assert binary_f1(truth, _scores("spam", examples)[:, 0]) >= minimum
 
 
-@pytest.mark.parametrize(("group", "minimum"), [("semeval-cqa/en", 0.9), ("stackexchange/en", 0.95)])
+@pytest.mark.parametrize(("group", "minimum"), [("semeval-cqa/en", 0.95), ("stackexchange/en", 0.98)])
 def test_question_sample(validation, group, minimum):
     examples = validation["question"][group]
     truth = np.array([example.labels["question"] for example in examples], dtype=np.float32)

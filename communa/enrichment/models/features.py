@@ -57,7 +57,8 @@ def fold(text: str) -> str:
 
 def fold_token(token: str) -> str:
     """Undo look-alike and leetspeak disguises inside one word, towards the script most of its letters use."""
-    token = _STRETCH.sub(r"\1", token)
+    # "!" stands for "i" inside a word ("sh!t") but is punctuation at its ends ("awesome!").
+    token = _STRETCH.sub(r"\1", token).strip("!")
     if _MASKED.fullmatch(token):
         return token
     cyrillic = len(_CYRILLIC.findall(token))
@@ -65,8 +66,8 @@ def fold_token(token: str) -> str:
     if cyrillic and cyrillic >= latin:
         return token.translate(_TO_CYRILLIC)
     if latin and (cyrillic or not token.isalpha()):
-        return token.translate(_TO_LATIN).strip("!")
-    return token.strip("!")
+        return token.translate(_TO_LATIN)
+    return token
 
 
 def words(text: str) -> list[str]:

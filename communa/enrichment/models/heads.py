@@ -17,6 +17,7 @@ from communa.enrichment.models.ngrams import ngram_logits
 
 FloatArray = NDArray[np.float32]
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
+FRIENDLY_REASON = 0.5
 
 
 class NpzHead:
@@ -99,12 +100,16 @@ class NpzHead:
         return stored
 
     def explain(self, texts: Sequence[str], probabilities: FloatArray) -> list[list[str]]:
-        """Reasons per text: the lexicon cues found in it, then the labels the head is confident about."""
+        """Reasons per text, in words a moderator reads: the lexicon cues found in it (swearing, insult words,
+        threats, a group named, reporting language, question words, promotional phrases, links), and, for
+        toxicity, that swearing was read as friendly. The scores themselves are the caller's to show."""
+        friendly = self.labels.index("friendly_profanity") if "friendly_profanity" in self.labels else None
         reasons: list[list[str]] = []
         for text, row in zip(texts, probabilities, strict=True):
-            cues = explain_text(self.task, text)
-            confident = [f"{label} {p:.0%}" for label, p in zip(self.labels, row, strict=True) if p >= 0.5]
-            reasons.append(cues + confident)
+            found = explain_text(self.task, text)
+            if friendly is not None and row[friendly] >= FRIENDLY_REASON:
+                found.append("the swearing reads as friendly, so it counts less towards toxic")
+            reasons.append(found)
         return reasons
 
 

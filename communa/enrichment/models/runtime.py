@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import cache
 from pathlib import Path
 
 from communa.enrichment.models import TASKS, Encoder, Head
@@ -16,12 +15,19 @@ _lock = threading.Lock()
 _heads: dict[tuple[str, int | None], Head | None] = {}
 
 
-@cache
-def shared_encoder() -> Encoder:
-    """Load the encoder named by the shipped manifest once per process."""
-    from communa.enrichment.models.encoder import build_encoder
+_encoder: Encoder | None = None
+_encoder_lock = threading.Lock()
 
-    return build_encoder()
+
+def shared_encoder() -> Encoder:
+    """Load the encoder once per process (under a lock: two threads asking first must not load it twice)."""
+    global _encoder
+    with _encoder_lock:
+        if _encoder is None:
+            from communa.enrichment.models.encoder import build_encoder
+
+            _encoder = build_encoder()
+        return _encoder
 
 
 def head_for(task: str, workspace_id: int | None) -> Head | None:
