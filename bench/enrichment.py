@@ -136,15 +136,18 @@ def quality_worker(options: argparse.Namespace) -> dict[str, Any]:
         embeddings = encoder.encode(texts)
         proba = head.predict_proba(embeddings, texts)
         report[task] = evaluate(task, head.labels, rows, targets(SPECS[task], rows), proba)
-    cases = read_cases(ROOT / "tests" / "enrichment_models" / "toxicity_cases.csv")
     from communa.enrichment.training.base import model_text
 
-    case_texts = [model_text(case.text) for case in cases]
-    head = models.load_head("toxicity")
-    assert head is not None
-    scores = head.predict_proba(encoder.encode(case_texts), case_texts)
-    outcomes = [passes(case, dict(zip(head.labels, row, strict=True))) for case, row in zip(cases, scores, strict=True)]
-    report["functional"] = accuracy_table(cases, outcomes)
+    for task, name in (("toxicity", "functional"), ("question", "functional_questions")):
+        cases = read_cases(ROOT / "tests" / "enrichment_models" / f"{task}_cases.csv")
+        case_texts = [model_text(case.text) for case in cases]
+        head = models.load_head(task)
+        assert head is not None
+        scores = head.predict_proba(encoder.encode(case_texts), case_texts)
+        outcomes = [
+            passes(case, dict(zip(head.labels, row, strict=True))) for case, row in zip(cases, scores, strict=True)
+        ]
+        report[name] = accuracy_table(cases, outcomes)
     return report
 
 
@@ -185,13 +188,14 @@ def print_report(results: dict[str, Any]) -> None:
     six = quality["sentiment"]["summary"].get("xlm-t mean macro-F1 (en fr de it pt es)")
     if six:
         print(f"- sentiment ratio to the baseline's 0.60 macro-F1: ×{six / BASELINE_MACRO_F1:.3f}")
-    print("\n## Functional toxicity cases (passed/total)")
-    langs = ("en", "it", "es", "ru", "fr", "de", "pt", "all")
-    print("| case type | " + " | ".join(langs) + " |")
-    print("|---" * (len(langs) + 1) + "|")
-    for kind, row in quality["functional"].items():
-        cells = [f"{row[lang][0]}/{row[lang][1]}" if lang in row else "" for lang in langs]
-        print(f"| {kind} | " + " | ".join(cells) + " |")
+    for key, title in (("functional", "toxicity"), ("functional_questions", "question")):
+        print(f"\n## Functional {title} cases (passed/total)")
+        langs = ("en", "it", "es", "ru", "fr", "de", "pt", "all")
+        print("| case type | " + " | ".join(langs) + " |")
+        print("|---" * (len(langs) + 1) + "|")
+        for kind, row in quality[key].items():
+            cells = [f"{row[lang][0]}/{row[lang][1]}" if lang in row else "" for lang in langs]
+            print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -71,6 +71,15 @@ def test_functional_cases_overall(functional):
     assert passed >= 66
 
 
+def test_question_cases_in_every_language():
+    cases = read_cases(CASES.with_name("question_cases.csv"))
+    scores = probabilities("question", [case.text for case in cases])
+    outcomes = [passes(case, {"question": float(row[0])}) for case, row in zip(cases, scores, strict=True)]
+    table = accuracy_table(cases, outcomes)
+    assert {case.lang for case in cases} == set(LANGUAGES)
+    assert table["all"]["all"] == (35, 35)
+
+
 @pytest.fixture(scope="module")
 def validation():
     if not DATA.is_dir():

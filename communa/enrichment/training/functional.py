@@ -1,8 +1,11 @@
-"""Functional toxicity cases: the distinctions moderators need (friendly swearing, quoting to condemn, negation,
-reclaimed words, polite identity attacks, hate versus profanity), written by hand in every supported language.
+"""Functional cases written by hand in every supported language, never trained on.
 
-Each case names an expectation, checked on the toxicity head's probabilities at the 0.5 threshold the pipeline
-flags with. The cases live in tests/enrichment_models/toxicity_cases.csv; they are never trained on.
+- Toxicity (tests/enrichment_models/toxicity_cases.csv): the distinctions moderators need: friendly swearing,
+  quoting to condemn, negation, reclaimed words, polite identity attacks, hate versus profanity.
+- Questions (tests/enrichment_models/question_cases.csv): with and without a question mark, statements, a
+  question word in a statement, thanks.
+
+Each case names an expectation, checked on the head's probabilities at the 0.5 threshold the pipeline flags with.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ EXPECTATIONS: dict[str, Callable[[Scores], bool]] = {
     "profanity_not_identity": lambda p: p["profanity"] >= THRESHOLD and p["identity_attack"] < THRESHOLD,
     "insult": lambda p: p["toxic"] >= THRESHOLD and p["insult"] >= THRESHOLD,
     "threat": lambda p: p["toxic"] >= THRESHOLD and p["threat"] >= THRESHOLD,
+    "question": lambda p: p["question"] >= THRESHOLD,
+    "not_question": lambda p: p["question"] < THRESHOLD,
 }
 
 
