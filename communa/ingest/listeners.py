@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -51,6 +52,11 @@ def acquire_lease(*, source_id: int, owner: str, seconds: int | None = None) -> 
 
 def release_lease(*, source_id: int, owner: str) -> None:
     Source.objects.filter(pk=source_id, lease_owner=owner).update(lease_owner="", lease_expires_at=None)
+
+
+def release_leases(*, owner: str) -> int:
+    """Give up every source `owner` follows, so that other workers take them over now, not at expiry."""
+    return Source.objects.filter(lease_owner=owner).update(lease_owner="", lease_expires_at=None)
 
 
 def claimable_sources(*, owner: str) -> list[int]:
@@ -123,5 +129,16 @@ class ListenerSupervisor:
         return started
 
     def join(self, timeout: float = 5.0) -> None:
+        """Wait up to `timeout` seconds in all for the listener threads to end."""
+        deadline = time.monotonic() + timeout
         for thread in self.threads.values():
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Once `stop` is set: let listeners end their iteration for up to `timeout` s, then release every
+        lease this worker still holds. A listener in a long-poll is not waited for: its process is exiting, and
+        the worker that takes the source over resumes from the committed cursor."""
+        self.join(timeout)
+        released = release_leases(owner=self.owner)
+        if released:
+            logger.info("listener %s released %s source(s) on shutdown", self.owner, released)

@@ -57,7 +57,7 @@ def run_scheduler(
             close_old_connections()
         stop.wait(interval)
     if supervisor is not None:
-        supervisor.join()
+        supervisor.shutdown()  # hands the streaming sources over at once instead of after the lease expires
     connections.close_all()
 
 

@@ -12,6 +12,8 @@ Enrichment is off: it is not what is tested here, and loading its models would o
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -58,10 +60,10 @@ class Workers:
             worker.stop()
 
 
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Workers]:
+@contextlib.contextmanager
+def workers_with_lease(directory: Path, lease_seconds: int) -> Iterator[Workers]:
     deployment = deployment_on_test_database(
-        tmp_path, COMMUNA_LISTENER_LEASE_SECONDS=str(LEASE_SECONDS), COMMUNA_ENRICHMENT="false"
+        directory, COMMUNA_LISTENER_LEASE_SECONDS=str(lease_seconds), COMMUNA_ENRICHMENT="false"
     )
     started = Workers(deployment)
     try:
@@ -72,17 +74,29 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 
 @pytest.fixture
-def room_and_source(synapse: SynapseServer, workspace: Workspace) -> tuple[str, Source]:
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    with workers_with_lease(tmp_path, LEASE_SECONDS) as started:
+        yield started
+
+
+def room_and_source_of(
+    synapse: SynapseServer, workspace: Workspace, *, sync_timeout_seconds: int = SYNC_TIMEOUT_SECONDS
+) -> tuple[str, Source]:
     room = community_room(synapse, name="Crash test")
     config = MatrixConfig(
         homeserver=synapse.base_url,
         user_id=synapse.bot.user_id,
         access_token=SecretStr(synapse.bot.access_token),
         rooms=[room],
-        sync_timeout_seconds=SYNC_TIMEOUT_SECONDS,
+        sync_timeout_seconds=sync_timeout_seconds,
     )
     source = create_source(workspace=workspace, kind="matrix", name="Community room", config=config, actor=None)
     return room, source
+
+
+@pytest.fixture
+def room_and_source(synapse: SynapseServer, workspace: Workspace) -> tuple[str, Source]:
+    return room_and_source_of(synapse, workspace)
 
 
 def has_cursor(source: Source) -> bool:
@@ -204,3 +218,34 @@ def test_a_second_worker_never_reads_alongside_and_takes_over_after_the_lease_ex
 
     assert wait_for(lambda: stored_count(source, poster) >= len(poster.sent), timeout=30), other.log_tail()
     assert_stored_exactly_once(source, poster, synapse)
+
+
+def test_a_worker_stopped_for_a_restart_hands_its_source_over_at_once(
+    synapse: SynapseServer, tmp_path: Path, workspace: Workspace
+) -> None:
+    # The defaults: a listener in a quiet room waits up to 25 s in its sync, and a lease lasts 90 s. Neither
+    # may delay the worker that takes over after a restart.
+    room, source = room_and_source_of(synapse, workspace, sync_timeout_seconds=25)
+    with workers_with_lease(tmp_path, 90) as workers:
+        old = workers.start("worker-old")
+        assert wait_for(lambda: has_cursor(source), timeout=STARTUP_SECONDS), old.log_tail()
+        with NumberedPoster(synapse, room, prefix="before the restart", per_second=RATE) as before:
+            assert wait_for(lambda: stored_count(source, before) >= 10, timeout=STARTUP_SECONDS)
+        assert wait_for(lambda: stored_count(source, before) == len(before.sent), timeout=30)
+        assert following(old, source)
+        time.sleep(1)  # the room is quiet: the listener is inside its 25 s long-poll
+
+        old.stop()  # SIGTERM, as a deploy, systemd or Ctrl+C stops it
+        assert old.exited()
+        assert Source.objects.values_list("lease_owner", "lease_expires_at").get(pk=source.pk) == ("", None)
+
+        restarted = time.monotonic()
+        new = workers.start("worker-new")
+        assert wait_for(lambda: following(new, source), timeout=STARTUP_SECONDS), new.log_tail()
+        assert time.monotonic() - restarted < 25
+        with NumberedPoster(synapse, room, prefix="after the restart", per_second=RATE) as after:
+            assert wait_for(lambda: stored_count(source, after) >= 10, timeout=STARTUP_SECONDS)
+        assert wait_for(lambda: stored_count(source, after) == len(after.sent), timeout=30), new.log_tail()
+
+    assert_stored_exactly_once(source, before, synapse)
+    assert_stored_exactly_once(source, after, synapse)

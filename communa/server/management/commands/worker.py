@@ -28,15 +28,18 @@ class Command(BaseCommand):
             threading.Thread(
                 target=exit_with_parent, args=(int(parent), stop), name="parent-watch", daemon=True
             ).start()
+        scheduler = threading.Thread(
+            target=run_scheduler,
+            args=(stop,),
+            kwargs={"interval": options["scheduler_interval"]},
+            name="scheduler",
+            daemon=True,
+        )
         if not options["no_scheduler"]:
-            threading.Thread(
-                target=run_scheduler,
-                args=(stop,),
-                kwargs={"interval": options["scheduler_interval"]},
-                name="scheduler",
-                daemon=True,
-            ).start()
+            scheduler.start()
         try:
             run_task_worker(threads=options["threads"], poll_interval=options["interval"])
         finally:
             stop.set()
+            if scheduler.is_alive():
+                scheduler.join(timeout=5)  # the listeners release their sources (run_scheduler's end)
