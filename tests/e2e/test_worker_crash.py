@@ -1,4 +1,5 @@
-"""Real `communa worker` processes following a real Matrix room: killed mid-batch, restarted, doubled up.
+"""Real `communa worker` processes following a real Matrix room: killed mid-batch and restarted, two at once,
+and one stopped for a restart.
 
 The workers run as a person runs them (`python -m communa.cli worker`) on this test's database, so the test
 creates the source with the services and reads what they stored with the ORM. A member of the room posts
@@ -6,7 +7,9 @@ numbered messages on a thread all along; whatever happens to the workers, every 
 exactly once: none lost, none twice (counted by Synapse's event id and by text).
 
 The lease is made short (COMMUNA_LISTENER_LEASE_SECONDS) so that a killed worker's source is free again in
-seconds rather than minutes, and the sync long-poll shorter than the lease, as the setting requires.
+seconds rather than minutes, and the sync long-poll shorter than the lease, as the setting requires; the
+restart test keeps the defaults' proportions instead (a 25 s long-poll, a 90 s lease), since a stopped worker
+must hand its source over without either delaying the next one.
 Enrichment is off: it is not what is tested here, and loading its models would only slow every restart.
 """
 
