@@ -90,7 +90,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 
 @pytest.fixture
-def page(site: Site) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
+    """Debian's Chromium (checked before anything is installed or started)."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: install Debian's chromium (make test-deps) to run the browser tests"
         if os.environ.get("CI") == "true":
@@ -100,11 +101,16 @@ def page(site: Site) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        context = chromium.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
+        yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(base_url=site.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
 
 
 def sign_in(page: Any) -> None:
@@ -153,7 +159,7 @@ def wait_for_message(page: Any, site: Site, text: str) -> float:
 
 
 def test_a_manager_connects_a_matrix_room_and_a_members_message_arrives_in_the_stream(
-    page: Any, site: Site, synapse: SynapseServer
+    synapse: SynapseServer, page: Any, site: Site
 ) -> None:
     room = community_room(synapse, name="Friends of Communa")
     sign_in(page)
