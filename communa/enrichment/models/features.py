@@ -35,7 +35,8 @@ _TO_CYRILLIC = str.maketrans("aeopcxykmthb03468@", "аеорсхукмтнвое
 _TO_LATIN = str.maketrans("аеорсхукмтнв" + "01345789@$!", "aeopcxykmthb" + "oieastbgas" + "i")
 # A link, including the bare "http" that normalisation leaves in place of one (the tweet corpora's convention).
 _URL = re.compile(
-    r"https?://\S+|www\.\S+|\bhttps?\b|\b[\w-]+\.(?:com|net|org|ru|de|fr|it|es|br|ly|io|co)\b(?:/\S*)?",
+    r"https?://\S+|www\.\S+|\bhttps?\b"
+    r"|\b[\w-]+ ?\. ?(?:com|net|org|info|biz|ru|de|fr|it|es|pl|uk|br|pt|ly|io|co|me|tv)\b(?:/\S*)?",
     re.IGNORECASE,
 )
 _HANDLE = re.compile(r"(?<!\w)@\w+")

@@ -70,6 +70,12 @@ def evaluate(
         rows = np.array([name == group for name in groups])
         report["groups"][group] = _group_figures(task, labels, target[rows], proba[rows])
     report["summary"] = _summary(task, report["groups"])
+    if task != "sentiment":
+        # Every validation row of the task at once (the spam target is one F1, not one per collection).
+        pooled = _group_figures(task, labels, target, proba).get(labels[0])
+        if pooled is not None:
+            report["summary"][f"all sources {labels[0]} f1"] = pooled["f1"]
+            report["summary"][f"all sources {labels[0]} roc_auc"] = pooled["roc_auc"]
     return report
 
 
