@@ -32,8 +32,6 @@ from communa.enrichment.training.heads import (
 from communa.enrichment.training.report import say
 
 MANIFEST = "manifest.json"
-
-
 MODEL_CHARS = 1000  # the pipeline's ENCODER_CHARS: how much of a message the encoder and heads read
 FORMAT = 1
 EVALUATION_ONLY = frozenset({"tweeteval"})  # sources with no training split in the snapshot
