@@ -102,7 +102,7 @@ def test_config_accepts_a_password_instead_of_a_token() -> None:
         ({"rooms": [" "]}, "list at least one room"),
         ({"access_token": None}, "give the bot's access token or its password"),
         ({"access_token": "", "password": ""}, "give the bot's access token or its password"),
-        ({"sync_timeout_seconds": 121}, "less than or equal to 120"),
+        ({"sync_timeout_seconds": 61}, "less than or equal to 60"),
     ],
 )
 def test_config_refuses(overrides: dict[str, Any], message: str) -> None:

@@ -92,10 +92,12 @@ class MatrixConfig(ConnectorConfig):
         description=gettext_noop("Room IDs (!…) or aliases (#name:server), one per line. The bot joins them."),
         examples=["#community:example.org"],
     )
+    # At most 60 s: a listener renews its lease (COMMUNA_LISTENER_LEASE_SECONDS, 90 s) between syncs, so a
+    # longer wait could let the lease expire mid-poll and another worker take the room over.
     sync_timeout_seconds: int = Field(
         default=25,
         ge=0,
-        le=120,
+        le=60,
         title=gettext_noop("Wait for new messages (seconds)"),
         description=gettext_noop("How long one sync waits on the server for something new."),
     )
