@@ -27,7 +27,13 @@ from communa.connectors.models import Source
 from communa.connectors.services import create_source
 
 # Real servers the connector tests start themselves (session-scoped fixtures; see tests/servers/base.py).
-pytest_plugins = ["tests.servers.synapse", "tests.servers.inspircd", "tests.servers.dovecot", "tests.servers.atproto"]
+pytest_plugins = [
+    "tests.servers.synapse",
+    "tests.servers.inspircd",
+    "tests.servers.anope",
+    "tests.servers.dovecot",
+    "tests.servers.atproto",
+]
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -66,6 +66,8 @@ WANTED_CAPS = frozenset(
         "multi-prefix",  # all of a member's status prefixes in NAMES (@+alice)
     }
 )
+# How services word a wrong IDENTIFY password (Anope: "Password incorrect.", Atheme: "Invalid password for x.").
+NICKSERV_REFUSALS = ("password incorrect", "invalid password")
 CHANNEL_EVENTS = frozenset({"PRIVMSG", "NOTICE", "JOIN", "PART", "QUIT", "KICK", "NICK"})
 
 CONNECT_TIMEOUT = 15.0
@@ -528,6 +530,8 @@ class IrcClient:
         command = line.command
         if command == "PING":
             self._send(format_line("PONG", *line.params[-1:]))
+        elif command == "NOTICE" and self._is_nickserv_refusal(line):
+            raise IrcFailure(f"NickServ refused the bot's password ({line.params[-1]}): check the NickServ password")
         elif command in CHANNEL_EVENTS:
             self._on_channel_event(line, text, encoding)
         elif command == "CAP":
@@ -540,6 +544,13 @@ class IrcClient:
             self._on_numeric(line)
         elif command == "ACCOUNT":
             self._set_account(line.nick, line.param(0))
+
+    def _is_nickserv_refusal(self, line: Line) -> bool:
+        """NickServ telling us the IDENTIFY password is wrong: without it the bot would silently stay logged out."""
+        if not self.settings.nickserv_password or self.casefold(line.nick) != self.casefold("NickServ"):
+            return False
+        text = line.params[-1].lower() if line.params else ""
+        return any(phrase in text for phrase in NICKSERV_REFUSALS)
 
     def _on_error(self, reason: str) -> None:
         """The server closes the link. Some reasons are final: a refused password, a server ban."""
