@@ -63,8 +63,13 @@ test-pg: install
 bench: install
 	$(BIN)/python bench/ingest.py
 
+# Apps with a locale/ folder of their own (inbox, moderation, ...) keep their strings there; the rest share
+# communa/locale. compilemessages walks every locale/ folder under communa/.
+APP_LOCALES := $(patsubst communa/%/locale,%,$(wildcard communa/*/locale))
 messages: install
-	cd communa && ../$(BIN)/communa makemessages -l it -l es -l ru --ignore=migrations && ../$(BIN)/communa compilemessages
+	cd communa && ../$(BIN)/communa makemessages -l it -l es -l ru --ignore=migrations $(foreach app,$(APP_LOCALES),--ignore=$(app)/*)
+	for app in $(APP_LOCALES); do (cd communa/$$app && ../../$(BIN)/communa makemessages -l it -l es -l ru --ignore=migrations) || exit 1; done
+	cd communa && ../$(BIN)/communa compilemessages
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -37,6 +37,11 @@ class TransientError(ConnectorError):
     """Worth retrying later: network trouble, rate limits, 5xx."""
 
 
+class NotSentError(TransientError):
+    """Certainly not received by the platform (connection refused, DNS failure, rate limited before
+    processing): a write that failed this way can be sent again without risk of a duplicate."""
+
+
 class PermanentError(ConnectorError):
     """Will not fix itself: the source is disabled until a person changes it."""
 
@@ -89,6 +94,8 @@ def request(
     for attempt in range(attempts):
         try:
             response = _send(http, method, url, max_bytes=max_bytes, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            last = NotSentError(f"could not connect to {url}: {exc}")
         except httpx.TimeoutException as exc:
             last = TransientError(f"timed out after {http.timeout.read}s talking to {url}")
             last.__cause__ = exc
@@ -144,4 +151,6 @@ def _error_for(response: httpx.Response) -> ConnectorError:
     reason = f"HTTP {status} {response.reason_phrase} from {response.request.url}"
     if status in PERMANENT_STATUSES:
         return PermanentError(reason)
+    if status == 429:  # refused before processing: nothing was done
+        return NotSentError(reason, retry_after=retry_after_seconds(response.headers))
     return TransientError(reason, retry_after=retry_after_seconds(response.headers))

@@ -21,3 +21,13 @@ class DomainEvent(models.Model):
             models.Index(fields=["created_at"], name="event_pending", condition=models.Q(dispatched_at=None)),
             models.Index(fields=["workspace", "name", "-created_at"], name="event_ws_name"),
         ]
+
+
+class PeriodicRun(models.Model):
+    """When each periodic job (events/periodic.py) may run next. The claim is a conditional UPDATE on
+    `next_run_at`, so with any number of workers each job runs once per period."""
+
+    name = models.CharField(max_length=200, unique=True)
+    next_run_at = models.DateTimeField()
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")

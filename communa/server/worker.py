@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from communa.events.dispatch import dispatch_pending
+from communa.events.periodic import run_due
 from communa.ingest.listeners import ListenerSupervisor
 from communa.ingest.tasks import schedule_due_polls
 
@@ -34,6 +35,7 @@ def scheduler_tick(supervisor: ListenerSupervisor | None = None) -> None:
         supervisor.tick()
     # Events whose on-commit enqueue was lost (a crash right after commit) are picked up here.
     dispatch_pending()
+    run_due()  # outbox sweeps, SLA checks, rollups ...: the table in events/periodic.py
 
 
 def run_scheduler(

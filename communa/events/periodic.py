@@ -1,0 +1,64 @@
+"""Periodic jobs: one explicit, greppable table of what runs every N seconds, run by the worker's scheduler.
+
+A job is the import path of a function taking no arguments. It should be quick (claim due rows, enqueue
+tasks) and safe to run twice: a crash after it ran but before the next claim runs it again. Each app adds
+its lines here (outbox sweep, SLA checks, rollups, anomaly checks, scheduled reports).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cache
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from communa.events.models import PeriodicRun
+
+logger = logging.getLogger(__name__)
+
+# import path → period in seconds
+PERIODIC: dict[str, float] = {}
+
+
+@cache
+def _job(path: str) -> Callable[[], object]:
+    func: Callable[[], object] = import_string(path)
+    return func
+
+
+def claim(name: str, *, every: float) -> bool:
+    """True for exactly one caller per period, across processes and machines."""
+    now = timezone.now()
+    following = now + timedelta(seconds=every)
+    claimed = PeriodicRun.objects.filter(name=name, next_run_at__lte=now).update(
+        next_run_at=following, last_started_at=now
+    )
+    if claimed:
+        return True
+    try:
+        with transaction.atomic():
+            PeriodicRun.objects.create(name=name, next_run_at=following, last_started_at=now)
+    except IntegrityError:
+        return False  # it exists and is not due: someone ran it this period
+    return True
+
+
+def run_due(table: dict[str, float] | None = None) -> list[str]:
+    """Run every job whose period has come; return the names that ran. A failing job does not stop the rest."""
+    ran = []
+    for path, every in (PERIODIC if table is None else table).items():
+        if not claim(path, every=every):
+            continue
+        ran.append(path)
+        try:
+            _job(path)()
+            error = ""
+        except Exception as exc:
+            logger.exception("periodic job %s failed", path)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        PeriodicRun.objects.filter(name=path).update(last_error=error)
+    return ran
