@@ -27,6 +27,7 @@ from communa.enrichment.selectors import (
     recent_embeddings,
 )
 from communa.enrichment.tables import CORRECTION_LABELS, MessageSignals, SignalLabel, Task
+from communa.events.services import emit
 from communa.stream.models import Message
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ def _enrich_workspace_batch(workspace_id: int, rows: list[MessageRow]) -> int:
     with transaction.atomic():
         _store(rows, signals, now=timezone.now())
         _fill_languages(rows, signals)
+        # Moderation rules and inbox triage read the signals, so they hang off this event, not off ingest.
+        emit(workspace_id=workspace_id, name="messages.enriched", data={"message_ids": [row.id for row in rows]})
     return len(rows)
 
 

@@ -12,4 +12,6 @@ SUBSCRIBERS: dict[str, list[str]] = {
         "communa.enrichment.tasks.on_messages_ingested",  # language, sentiment, toxicity, spam, questions
         "communa.members.tasks.on_messages_ingested",  # member activity counters, merge suggestions
     ],
+    # Signals are stored: moderation rules and inbox triage read them (their subscribers are added here).
+    "messages.enriched": [],
 }
