@@ -17,7 +17,9 @@ _index = int(_worker.removeprefix("gw") or 0) if _worker.startswith("gw") else 0
 
 if REDIS_URL:
     _base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.rsplit("/", 1)[-1].isdigit() else REDIS_URL.rstrip("/")
-    TEST_REDIS_URL = f"{_base}/{15 - (_index % 8)}"
+    # COMMUNA_TEST_REDIS_DB moves the range down, so that concurrent runs in one machine don't share queues.
+    _top = int(os.environ.get("COMMUNA_TEST_REDIS_DB", "15"))
+    TEST_REDIS_URL = f"{_base}/{(_top - (_index % 8)) % 16}"
     RQ_QUEUES = {name: {"URL": TEST_REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in ("default", "ingest")}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL}}
 
