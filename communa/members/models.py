@@ -20,6 +20,9 @@ class Member(WorkspaceScopedModel):
         "members.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     is_bot = models.BooleanField(default=False)
+    # Someone who speaks for the brand (a community manager's own account, the brand's account): their
+    # answers are staff answers in the inbox and analytics, and they are left out of engagement and levels.
+    is_staff = models.BooleanField(_("team member"), default=False, db_default=False)
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
