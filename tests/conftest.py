@@ -19,9 +19,13 @@ from communa.connectors.base import (
     ConnectorConfig,
     FetchResult,
     MessageKind,
+    ModerationAction,
+    ModerationTarget,
     NormalizedIdentity,
     NormalizedMessage,
     RawItem,
+    ReplyTarget,
+    SendResult,
 )
 from communa.connectors.models import Source
 from communa.connectors.services import create_source
@@ -49,9 +53,29 @@ class FakeConnector(Connector):
 
     kind = "fake"
     label = "Fake"
-    capabilities = frozenset({Capability.POLL})
+    capabilities = frozenset({Capability.POLL, Capability.REPLY, Capability.MODERATE})
     Config = FakeConfig
+    moderation_actions = frozenset(ModerationAction)
     pages: list[FetchResult] = []
+    # The write side: every call made to the "platform", and what the next calls should raise instead.
+    writes: list[dict[str, Any]] = []
+    fail_next: list[Exception] = []
+
+    def _write(self, call: dict[str, Any]) -> SendResult:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.writes.append(call)
+        return SendResult(external_id=f"sent-{len(self.writes)}", url="")
+
+    def reply(self, *, target: ReplyTarget, text: str, idempotency_key: str) -> SendResult:
+        return self._write({"call": "reply", "target": target, "text": text, "key": idempotency_key})
+
+    def moderate(
+        self, *, action: ModerationAction, target: ModerationTarget, reason: str = "", idempotency_key: str
+    ) -> SendResult:
+        return self._write(
+            {"call": "moderate", "action": action, "target": target, "reason": reason, "key": idempotency_key}
+        )
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         return self.pages.pop(0)
@@ -91,6 +115,8 @@ def fake_connector(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeConnect
     monkeypatch.setitem(registry.CONNECTORS, "fake", "tests.conftest.FakeConnector")
     registry.connector_class.cache_clear()
     FakeConnector.pages = []
+    FakeConnector.writes = []
+    FakeConnector.fail_next = []
     yield FakeConnector
     registry.connector_class.cache_clear()
 
