@@ -32,6 +32,8 @@ class Perm(StrEnum):
     REPLY = "reply"
     DRAFT = "draft"
     VIEW_AUDIT = "view_audit"
+    MANAGE_RULES = "manage_rules"  # write, backtest and enable moderation rules
+    REVIEW_APPEALS = "review_appeals"  # decide members' appeals against moderation decisions
 
 
 _ALL = frozenset(Perm)
