@@ -182,6 +182,13 @@ class Connector:
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     docs_page: ClassVar[str] = ""
     moderation_actions: ClassVar[frozenset[ModerationAction]] = frozenset()
+    # How the outbox settles a write whose outcome is unknown (a timeout after the request left):
+    # True when asking again with the same idempotency key cannot create a second copy, because the
+    # platform deduplicates (Matrix transaction ids) or reply() looks for the first copy before writing
+    # (Bluesky record keys, email Message-ID in the mailbox). False: a person decides.
+    idempotent_writes: ClassVar[bool] = False
+    # Seconds to wait before that second ask, for platforms where a write takes time to show (mail delivery).
+    reconcile_after: ClassVar[float] = 5.0
 
     def __init__(self, config: ConnectorConfig, *, source_key: str = "") -> None:
         self.config = config

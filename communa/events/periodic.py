@@ -21,7 +21,9 @@ from communa.events.models import PeriodicRun
 logger = logging.getLogger(__name__)
 
 # import path → period in seconds
-PERIODIC: dict[str, float] = {}
+PERIODIC: dict[str, float] = {
+    "communa.outbox.tasks.sweep_outbox": 2.0,  # waiting writes go out, unknown outcomes are settled
+}
 
 
 @cache

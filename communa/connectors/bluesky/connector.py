@@ -162,6 +162,7 @@ class BlueskyConnector(Connector):
         " posts, mute and block accounts."
     )
     capabilities = frozenset({Capability.POLL, Capability.REPLY, Capability.PUBLISH, Capability.MODERATE})
+    idempotent_writes = True  # a record key per idempotency key, looked up before writing
     # What one account can do on Bluesky; removing other people's posts or labelling needs a moderation service.
     moderation_actions = frozenset(
         {

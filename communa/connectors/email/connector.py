@@ -55,6 +55,9 @@ class EmailConnector(Connector):
         "Follow a support or community mailbox over IMAP, live; answer by email over SMTP, in the same conversation."
     )
     capabilities = frozenset({Capability.POLL, Capability.STREAM, Capability.REPLY})
+    # reply() looks for its own copy (same Message-ID) in the mailbox before sending; give it time to arrive.
+    idempotent_writes = True
+    reconcile_after = 120.0
     Config = EmailConfig
     docs_page = "connectors/email.md"
 

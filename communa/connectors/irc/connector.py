@@ -39,7 +39,7 @@ from communa.connectors.irc.client import ClientSettings, Collector, ConnectionL
 from communa.connectors.irc.normalize import event_id, nick_of, normalize_line
 from communa.connectors.irc.protocol import format_line, message_budget, parse_line, split_message
 from communa.connectors.irc.schemas import IrcPayload
-from communa.core.http import PermanentError, TransientError
+from communa.core.http import NotSentError, PermanentError, TransientError
 
 HOST = re.compile(r"^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$")
 NICK = re.compile(r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,29}$")
@@ -268,7 +268,8 @@ class IrcConnector(Connector):
 
     def _post(self, client: IrcClient, channel: str, text: str) -> list[dict[str, Any]]:
         if not client.wait_registered(self.write_timeout):
-            raise TransientError(client.last_error or f"not connected to {client.settings.address} yet")
+            # Nothing was written: the outbox may send it once the connection is back.
+            raise NotSentError(client.last_error or f"not connected to {client.settings.address} yet")
         budget = message_budget(nick=client.nick, userhost=client.userhost, command="PRIVMSG", target=channel)
         lines = [format_line("PRIVMSG", channel, piece) for piece in split_message(text, budget)]
         try:

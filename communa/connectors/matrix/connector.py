@@ -147,6 +147,7 @@ class MatrixConnector(Connector):
     description = _("Follow Matrix rooms through a bot account; reply in threads, remove messages, mute, kick, ban.")
     capabilities = frozenset({Capability.POLL, Capability.STREAM, Capability.REPLY, Capability.MODERATE})
     moderation_actions = frozenset(ModerationAction)
+    idempotent_writes = True  # the homeserver answers a repeated transaction id with the first event
     Config = MatrixConfig
     docs_page = "connectors/matrix.md"
 
