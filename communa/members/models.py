@@ -32,6 +32,8 @@ class Member(WorkspaceScopedModel):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_members", db_index=False
     )
+    # Erased on request (members/privacy.py): the row stays, empty, so that counts of messages stay right.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -163,3 +165,197 @@ class MergeRecord(WorkspaceScopedModel):
 
     def __str__(self) -> str:
         return f"merge {self.pk}"
+
+
+# --- annotations: tags, notes, custom fields, consent (members/annotations.py) ----------------------------
+
+
+class Tag(WorkspaceScopedModel):
+    """A label a team puts on members ("beta tester", "speaker"), shared in the workspace."""
+
+    name = models.CharField(_("name"), max_length=60)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="member_tag_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberTag(WorkspaceScopedModel):
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tag_links", db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="member_links", db_index=False)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "tag"], name="member_tag_unique")]
+        indexes = [models.Index(fields=["tag", "member"], name="member_tag_by_tag")]
+
+
+class Note(WorkspaceScopedModel):
+    """A staff-internal note about a member: never shown to the member, included in their data export."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="notes", db_index=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField(_("note"))
+    created_at = models.DateTimeField()
+    edited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-created_at"], name="member_note_member")]
+
+
+class CustomField(WorkspaceScopedModel):
+    """A field the workspace defines for its members (plan, country, joined the beta on)."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+        CHOICE = "choice", _("Choice")
+
+    key = models.SlugField(_("key"), max_length=50)
+    label = models.CharField(_("label"), max_length=100)
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices, default=Kind.TEXT)
+    choices = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="custom_field_key_unique")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class CustomFieldValue(WorkspaceScopedModel):
+    """One member's value of one field, in the column of the field's type (text also holds choices)."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="field_values", db_index=False)
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="values", db_index=False)
+    text = models.CharField(max_length=1000, blank=True, default="")
+    number = models.FloatField(null=True, blank=True)
+    date = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "field"], name="custom_field_value_unique")]
+        indexes = [
+            models.Index(fields=["field", "text"], name="custom_value_text"),
+            models.Index(fields=["field", "number"], name="custom_value_number"),
+            models.Index(fields=["field", "date"], name="custom_value_date"),
+        ]
+
+
+class Consent(WorkspaceScopedModel):
+    """What a member agreed to (or withdrew), when, and where it was given. History: the latest row per topic
+    is the current state."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consents", db_index=False)
+    topic = models.CharField(_("topic"), max_length=120)
+    granted = models.BooleanField(_("granted"))
+    given_at = models.DateTimeField(_("when"))
+    source = models.CharField(_("source"), max_length=200, blank=True, default="")
+    note = models.TextField(_("note"), blank=True, default="")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "topic", "-given_at"], name="member_consent_member")]
+
+
+# --- segments (members/segments.py) ------------------------------------------------------------------------
+
+
+class Segment(WorkspaceScopedModel):
+    """A saved member filter, shared in the workspace: used by the list, the API, exports, analytics, publishing."""
+
+    name = models.CharField(_("name"), max_length=100)
+    description = models.CharField(_("description"), max_length=500, blank=True, default="")
+    filter = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="segment_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- CSV import (members/csv_io.py) ------------------------------------------------------------------------
+
+
+class MemberImport(WorkspaceScopedModel):
+    """One CSV file of members: uploaded, previewed and mapped by a person, then run by a task.
+
+    The file's text is kept only until the import is done (then emptied: it holds personal data)."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Waiting for confirmation")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    filename = models.CharField(max_length=255)
+    content = models.TextField(blank=True, default="")
+    delimiter = models.CharField(max_length=1, default=",")
+    columns = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)  # column index (as text) → target ("name", "email", "handle:<p>", …)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list)  # [[line, message], ...], the first 1,000
+    failure = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="member_import_ws")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+# --- privacy (members/privacy.py) --------------------------------------------------------------------------
+
+
+class RetentionPolicy(WorkspaceScopedModel):
+    """How long a workspace keeps messages: older ones are deleted, or anonymised (text gone, row and counts
+    kept). No row, or no days: kept forever."""
+
+    class Action(models.TextChoices):
+        ANONYMISE = "anonymise", _("Anonymise (remove text, keep counts)")
+        DELETE = "delete", _("Delete")
+
+    message_days = models.PositiveIntegerField(_("keep messages for (days)"), null=True, blank=True)
+    action = models.CharField(_("then"), max_length=10, choices=Action.choices, default=Action.ANONYMISE)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace"], name="retention_policy_workspace")]
