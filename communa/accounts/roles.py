@@ -34,6 +34,7 @@ class Perm(StrEnum):
     VIEW_AUDIT = "view_audit"
     MANAGE_RULES = "manage_rules"  # write, backtest and enable moderation rules
     REVIEW_APPEALS = "review_appeals"  # decide members' appeals against moderation decisions
+    MANAGE_ANALYTICS = "manage_analytics"  # goals, report schedules and report share links
 
 
 _ALL = frozenset(Perm)
