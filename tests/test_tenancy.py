@@ -79,6 +79,7 @@ def acme_objects(
         "identity_id": Identity.objects.get(workspace=workspace, external_id="ben").pk,
         "membership_id": Membership.objects.get(workspace=workspace, user=analyst).pk,
         "invitation_id": invitation.pk,
+        "delivery_id": _delivery(workspace, fake_source),
         **_member_objects(workspace, owner),
     }
     return ids | {"source": ids["source_id"], "message": ids["message_id"], "thread": ids["thread_id"]}
@@ -92,6 +93,14 @@ def _member_objects(workspace: Workspace, owner: User) -> dict[str, int]:
     empty = Member.objects.create(workspace=workspace, display_name="cy")
     merge = merge_members(workspace=workspace, into=ben, merged=empty, actor=owner)
     return {"suggestion_id": suggestion.pk, "merge_id": merge.pk}
+
+
+def _delivery(workspace: Workspace, source: Source) -> int:
+    from communa.connectors.base import ReplyTarget
+    from communa.outbox.services import enqueue_reply
+
+    target = ReplyTarget(channel="#c", message_external_id="m1")
+    return enqueue_reply(workspace=workspace, source=source, target=target, text="hi", idempotency_key="t").pk
 
 
 # URL parameters that are not object ids, with a value that is valid in any workspace.

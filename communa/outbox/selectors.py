@@ -34,3 +34,39 @@ def items_needing_a_person(*, workspace: Workspace) -> QuerySet[OutboxItem]:
     return OutboxItem.objects.filter(
         workspace=workspace, state__in=[OutboxItem.State.UNKNOWN, OutboxItem.State.FAILED]
     ).order_by("-updated_at")
+
+
+# Tabs of the deliveries page: which states each shows.
+VIEWS: dict[str, tuple[str, ...]] = {
+    "attention": (OutboxItem.State.UNKNOWN, OutboxItem.State.FAILED),
+    "waiting": (OutboxItem.State.PENDING, OutboxItem.State.CLAIMED),
+    "sent": (OutboxItem.State.SENT,),
+    "all": tuple(OutboxItem.State.values),
+}
+
+
+def deliveries(*, workspace: Workspace, view: str, limit: int = 100) -> list[OutboxItem]:
+    states = VIEWS.get(view, VIEWS["attention"])
+    return list(
+        OutboxItem.objects.filter(workspace=workspace, state__in=states)
+        .select_related("source", "created_by")
+        .order_by("-updated_at", "-id")[:limit]
+    )
+
+
+def delivery_counts(*, workspace: Workspace) -> dict[str, int]:
+    from django.db.models import Count
+
+    by_state = dict(
+        OutboxItem.objects.filter(workspace=workspace).values_list("state").annotate(n=Count("id")).order_by()
+    )
+    return {view: sum(by_state.get(state, 0) for state in states) for view, states in VIEWS.items()}
+
+
+def get_item(*, workspace: Workspace, item_id: int) -> OutboxItem:
+    from django.http import Http404
+
+    item = OutboxItem.objects.filter(workspace=workspace, pk=item_id).select_related("workspace").first()
+    if item is None:
+        raise Http404
+    return item

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from communa.accounts.models import User, Workspace
+from communa.audit.services import record
 from communa.connectors.base import Connector, ModerationAction, ModerationTarget, ReplyTarget, SendResult
 from communa.connectors.models import Source
 from communa.connectors.registry import connector_class
@@ -295,3 +297,23 @@ def can_settle_by_asking_again(item: OutboxItem) -> bool:
     if item.kind == OutboxItem.Kind.MODERATE:
         return True  # an action is a state on the platform: applying it twice is applying it once
     return connector_class(item.source.kind).idempotent_writes
+
+
+# --- what a person does on the deliveries page ------------------------------------------------------------
+
+
+def decide(*, item: OutboxItem, decision: str, actor: User) -> bool:
+    """A person settles an item: "retry" or "mark_sent" an unknown one, "cancel" a waiting one. Audited."""
+    actions: dict[str, Callable[..., bool]] = {"retry": retry, "mark_sent": mark_sent, "cancel": cancel}
+    if decision not in actions:
+        raise ValueError(f"unknown decision {decision!r}")
+    done = actions[decision](item=item)
+    if done:
+        record(
+            workspace=item.workspace,
+            actor=actor,
+            action=f"outbox.{decision}",
+            target=item,
+            data={"kind": item.kind, "source_id": item.source_id},
+        )
+    return done
