@@ -14,6 +14,7 @@ urlpatterns = [
     path("w/<slug:workspace>/sources/", include("communa.connectors.urls")),
     path("w/<slug:workspace>/deliveries/", include("communa.outbox.urls")),
     path("w/<slug:workspace>/team/", include("communa.accounts.team_urls")),
+    path("w/<slug:workspace>/webhooks/", include("communa.webhooks.urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # import path → period in seconds
 PERIODIC: dict[str, float] = {
     "communa.outbox.tasks.sweep_outbox": 2.0,  # waiting writes go out, unknown outcomes are settled
+    "communa.webhooks.tasks.retry_due": 15.0,  # webhook deliveries whose retry time has come
 }
 
 

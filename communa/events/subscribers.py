@@ -14,4 +14,12 @@ SUBSCRIBERS: dict[str, list[str]] = {
     ],
     # Signals are stored: moderation rules and inbox triage read them (their subscribers are added here).
     "messages.enriched": [],
+    # Outbound webhooks (communa/webhooks/catalog.py lists what an endpoint can subscribe to).
+    "conversation.created": ["communa.webhooks.tasks.on_event"],
+    "conversation.assigned": ["communa.webhooks.tasks.on_event"],
+    "conversation.first_response": ["communa.webhooks.tasks.on_event"],
+    "conversation.resolved": ["communa.webhooks.tasks.on_event"],
+    "conversation.reopened": ["communa.webhooks.tasks.on_event"],
+    "sla.breached": ["communa.webhooks.tasks.on_event"],
+    "question.escalated": ["communa.webhooks.tasks.on_event"],
 }
