@@ -188,16 +188,17 @@ def _run_head(batch: Batch, task: str, head: Any, window: RecentMessages | None)
         values = probabilities[row]
         scores = {label: round(float(p), PROBABILITY_DIGITS) for label, p in zip(labels, values, strict=True)}
         apply(batch, index, row, scores, window)
-        for text in reasons[row]:
-            signals.explain(task, {"code": "model", "text": text})
+        for reason in reasons[row]:
+            signals.explain(task, reason)
 
 
-def _head_reasons(head: Any, texts: Sequence[str], probabilities: NDArray[np.float32]) -> list[list[str]]:
+def _head_reasons(head: Any, texts: Sequence[str], probabilities: NDArray[np.float32]) -> list[list[Reason]]:
     explain = getattr(head, "explain", None)
     if explain is None:
         return [[] for _ in texts]
     reasons = explain(texts, probabilities)
-    return [[str(r) for r in row] for row in reasons]
+    # A head from elsewhere (a local transformer directory) may explain in plain words: kept as they are.
+    return [[r if isinstance(r, dict) else {"code": "model", "text": str(r)} for r in row] for row in reasons]
 
 
 def _threshold(task: str) -> float:

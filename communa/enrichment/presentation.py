@@ -66,10 +66,30 @@ def percent(probability: float) -> str:
     return f"{round(probability * 100)}%"
 
 
+# The lexicon cue categories a model reason names (enrichment.models.features.TASK_CUES).
+CUE_NAMES: dict[str, str | Promise] = {
+    "profanity": gettext_lazy("swearing"),
+    "insult": gettext_lazy("insult word"),
+    "slur": gettext_lazy("slur"),
+    "identity": gettext_lazy("mentions a group"),
+    "threat": gettext_lazy("threat"),
+    "sexual": gettext_lazy("sexual"),
+    "condemn": gettext_lazy("reporting or condemning"),
+    "negation": gettext_lazy("negation"),
+    "positive": gettext_lazy("positive word"),
+    "spam": gettext_lazy("promotional phrase"),
+    "interrogative": gettext_lazy("question word"),
+}
+
 _REASONS: dict[str, Callable[[dict[str, Any]], str]] = {
     "too_little_text": lambda r: _("too little text to tell"),
     "unsure": lambda r: _("the detector is unsure"),
-    "model": lambda r: str(r.get("text", "")),
+    "model": lambda r: str(r.get("text", "")),  # plain words from a head that does not speak in codes
+    "cue": lambda r: (
+        _("%(cue)s: %(words)s")
+        % {"cue": CUE_NAMES.get(r.get("cue", ""), r.get("cue", "")), "words": ", ".join(f"«{w}»" for w in r["words"])}
+    ),
+    "friendly_swearing": lambda r: _("the swearing reads as friendly, so it counts less towards toxic"),
     "category": lambda r: (
         _("%(category)s %(percent)s")
         % {

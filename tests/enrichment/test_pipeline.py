@@ -51,7 +51,7 @@ def test_toxicity_with_categories_and_explanation(tiny_models: TinyModels) -> No
     assert s.explanation["toxicity"] == [
         {"code": "category", "category": "insult", "probability": 0.85},
         {"code": "profanity", "words": ["b*tch"]},
-        {"code": "model", "text": 'insult: "idiot"'},
+        {"code": "model", "text": 'insult: "idiot"'},  # the tiny test head explains in plain words
     ]
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from communa.enrichment import models
 from communa.enrichment.models.features import cues, words
+from communa.enrichment.presentation import reason_text
 
 BAD = [
     "",
@@ -72,11 +73,15 @@ def test_reasons_are_words_a_moderator_reads():
     toxicity = models.load_head("toxicity")
     reasons = toxicity.explain(texts, toxicity.predict_proba(models.load_encoder().encode(texts), texts))
     assert reasons == [
-        ['swearing: "f***ing"', "the swearing reads as friendly, so it counts less towards toxic"],
-        ['threat: "ich bringe dich um"'],
+        [{"code": "cue", "cue": "profanity", "words": ["f***ing"]}, {"code": "friendly_swearing"}],
+        [{"code": "cue", "cue": "threat", "words": ["ich bringe dich um"]}],
     ]
     spam_text = ["WIN a FREE iPhone now!! click http"]
     spam = models.load_head("spam")
     assert spam.explain(spam_text, spam.predict_proba(models.load_encoder().encode(spam_text), spam_text)) == [
-        ['promotional phrase: "win, free, click"', "1 link(s)"]
+        [{"code": "cue", "cue": "spam", "words": ["win", "free", "click"]}]
+    ]
+    assert [reason_text(r) for r in reasons[0]] == [
+        "swearing: «f***ing»",
+        "the swearing reads as friendly, so it counts less towards toxic",
     ]

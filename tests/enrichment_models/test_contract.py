@@ -77,7 +77,7 @@ def test_every_head_has_its_labels_and_gives_probabilities(task):
     np.testing.assert_array_equal(head.predict_proba(embeddings, TEXTS), probabilities)
     reasons = head.explain(TEXTS, probabilities)
     assert len(reasons) == 5
-    assert all(isinstance(reason, str) for row in reasons for reason in row)
+    assert all(isinstance(reason, dict) and reason["code"] for row in reasons for reason in row)
     assert models.load_head(task) is head
 
 

@@ -18,7 +18,7 @@ inside installed packages.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,8 +64,9 @@ class Head(Protocol):
         """Probabilities of shape ``(len(texts), len(labels))`` for embeddings computed from ``texts``."""
         ...
 
-    def explain(self, texts: Sequence[str], probabilities: NDArray[np.float32]) -> list[list[str]]:
-        """Short human reasons per text (e.g. 'profanity: "f***ing"'), empty when there is nothing to say."""
+    def explain(self, texts: Sequence[str], probabilities: NDArray[np.float32]) -> list[list[dict[str, Any]]]:
+        """Reasons per text as codes (e.g. {"code": "cue", "cue": "profanity", "words": ["f***ing"]}), rendered
+        and translated by enrichment.presentation; empty when there is nothing to say."""
         ...
 
 

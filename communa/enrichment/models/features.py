@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -245,34 +246,22 @@ FEATURE_SETS: dict[str, Callable[[Sequence[str]], NDArray[np.float32]]] = {
     "question-v1": question_features,
 }
 
-_CUE_NAMES = {
-    "toxicity": {
-        "profanity": "swearing",
-        "insult": "insult word",
-        "slur": "slur",
-        "identity": "mentions a group",
-        "threat": "threat",
-        "sexual": "sexual",
-        "condemn": "reporting or condemning",
-        "negation": "negation",
-    },
-    "sentiment": {"positive": "positive word", "profanity": "swearing", "insult": "insult word"},
-    "spam": {"spam": "promotional phrase"},
-    "question": {"interrogative": "question word"},
+# The lexicon cues that matter to each task, in the order they are reported.
+TASK_CUES: dict[str, tuple[str, ...]] = {
+    "toxicity": ("profanity", "insult", "slur", "identity", "threat", "sexual", "condemn", "negation"),
+    "sentiment": ("positive", "profanity", "insult"),
+    "spam": ("spam",),
+    "question": ("interrogative",),
 }
 
 
-def explain_text(task: str, text: str) -> list[str]:
-    """Human-readable cues in ``text`` that matter for ``task``, e.g. 'threat: "kill you"'."""
+def explain_cues(task: str, text: str) -> list[dict[str, Any]]:
+    """The lexicon cues in ``text`` that matter for ``task``, as codes the pages translate:
+    ``{"code": "cue", "cue": "threat", "words": ["kill you"]}``. Links and question marks are reported by the
+    pipeline's own checks, not here."""
     found = cues(text)
-    reasons = [
-        f'{name}: "{", ".join(dict.fromkeys(found[category]))}"'
-        for category, name in _CUE_NAMES.get(task, {}).items()
+    return [
+        {"code": "cue", "cue": category, "words": list(dict.fromkeys(found[category]))[:5]}
+        for category in TASK_CUES.get(task, ())
         if category in found
     ]
-    if task == "spam":
-        links = len(_URL.findall(text))
-        reasons += [f"{links} link(s)"] if links else []
-    if task == "question" and text.strip()[-1:] in _QUESTION_MARKS:
-        reasons.append("ends with a question mark")
-    return reasons

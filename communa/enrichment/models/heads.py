@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from communa.enrichment.models.features import FEATURE_SETS, explain_text
+from communa.enrichment.models.features import FEATURE_SETS, explain_cues
 from communa.enrichment.models.ngrams import ngram_logits
 
 FloatArray = NDArray[np.float32]
@@ -99,16 +99,17 @@ class NpzHead:
             stored["ngram_W"], stored["ngram_b"] = self._ngram[0], self._ngram[1]
         return stored
 
-    def explain(self, texts: Sequence[str], probabilities: FloatArray) -> list[list[str]]:
-        """Reasons per text, in words a moderator reads: the lexicon cues found in it (swearing, insult words,
-        threats, a group named, reporting language, question words, promotional phrases, links), and, for
-        toxicity, that swearing was read as friendly. The scores themselves are the caller's to show."""
+    def explain(self, texts: Sequence[str], probabilities: FloatArray) -> list[list[dict[str, Any]]]:
+        """Reasons per text as codes the pages translate (presentation.reason_text): the lexicon cues found
+        in it (swearing, insult words, threats, a group named, reporting language, question words,
+        promotional phrases), and, for toxicity, that swearing was read as friendly. The scores themselves
+        are the caller's to show."""
         friendly = self.labels.index("friendly_profanity") if "friendly_profanity" in self.labels else None
-        reasons: list[list[str]] = []
+        reasons: list[list[dict[str, Any]]] = []
         for text, row in zip(texts, probabilities, strict=True):
-            found = explain_text(self.task, text)
+            found = explain_cues(self.task, text)
             if friendly is not None and row[friendly] >= FRIENDLY_REASON:
-                found.append("the swearing reads as friendly, so it counts less towards toxic")
+                found.append({"code": "friendly_swearing"})
             reasons.append(found)
         return reasons
 
