@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 PERIODIC: dict[str, float] = {
     "communa.outbox.tasks.sweep_outbox": 2.0,  # waiting writes go out, unknown outcomes are settled
     "communa.webhooks.tasks.retry_due": 15.0,  # webhook deliveries whose retry time has come
+    "communa.inbox.tasks.periodic_sweep": 30.0,  # snoozes end, questions escalate, SLA breaches, waiting points
 }
 
 

@@ -13,7 +13,14 @@ SUBSCRIBERS: dict[str, list[str]] = {
         "communa.members.tasks.on_messages_ingested",  # member activity counters, merge suggestions
     ],
     # Signals are stored: moderation rules and inbox triage read them (their subscribers are added here).
-    "messages.enriched": [],
+    "messages.enriched": [
+        "communa.inbox.tasks.on_messages_enriched",  # inbox triage: open/update conversations, responses
+    ],
+    # Inbox: moderation's conflicts open conversations; the outbox's news updates inbox replies.
+    "conflict.detected": ["communa.inbox.tasks.on_conflict_detected"],
+    "outbox.sent": ["communa.inbox.tasks.on_outbox_event"],
+    "outbox.failed": ["communa.inbox.tasks.on_outbox_event"],
+    "outbox.unknown": ["communa.inbox.tasks.on_outbox_event"],
     # Outbound webhooks (communa/webhooks/catalog.py lists what an endpoint can subscribe to).
     "conversation.created": ["communa.webhooks.tasks.on_event"],
     "conversation.assigned": ["communa.webhooks.tasks.on_event"],

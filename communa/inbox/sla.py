@@ -196,3 +196,45 @@ def calendar_of(policy: Any) -> BusinessCalendar:
         )
     except InvalidHours:
         return BusinessCalendar.around_the_clock()
+
+
+# --- breach warnings (the periodic job's step) ---------------------------------------------------------
+
+
+def check_breaches(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Mark conversations whose first or next response is overdue and emit `sla.breached` once per breach
+    (a conditional UPDATE on the breach column claims it). Resolved conversations no longer breach.
+    Returns how many breaches were recorded."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from communa.inbox.models import Activity, Conversation
+    from communa.inbox.services import activity, emit_event, utc_iso
+
+    now = now or timezone.now()
+    count = 0
+    targets = (
+        ("first_response", "first_response_due", "first_response_breached_at"),
+        ("next_response", "next_response_due", "next_response_breached_at"),
+    )
+    for target, due_field, breached_field in targets:
+        due = list(
+            Conversation.objects.filter(**{f"{due_field}__lte": now, breached_field: None})
+            .exclude(state=Conversation.State.RESOLVED)
+            .order_by(due_field)
+            .values_list("pk", due_field)[:limit]
+        )
+        for pk, due_at in due:
+            with transaction.atomic():
+                claimed = Conversation.objects.filter(pk=pk, **{due_field: due_at, breached_field: None}).update(
+                    **{breached_field: now}
+                )
+                if not claimed:
+                    continue
+                conversation = Conversation.objects.get(pk=pk)
+                count += 1
+                activity(conversation, Activity.Kind.SLA_BREACHED, at=now, target=target, due=utc_iso(due_at))
+                emit_event(
+                    conversation, "sla.breached", policy_id=conversation.sla_policy_id, target=target, at=utc_iso(now)
+                )
+    return count
