@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 # import path → period in seconds
 PERIODIC: dict[str, float] = {
     "communa.outbox.tasks.sweep_outbox": 2.0,  # waiting writes go out, unknown outcomes are settled
+    "communa.members.engagement.tasks.sweep_due": 3600.0,  # score decay, slow demotions, at-risk/churned
+    "communa.members.engagement.tasks.key_people_due": 900.0,  # key people snapshot, every 6 h per workspace
     "communa.webhooks.tasks.retry_due": 15.0,  # webhook deliveries whose retry time has come
     "communa.inbox.tasks.periodic_sweep": 30.0,  # snoozes end, questions escalate, SLA breaches, waiting points
 }

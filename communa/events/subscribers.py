@@ -14,6 +14,7 @@ SUBSCRIBERS: dict[str, list[str]] = {
     ],
     # Signals are stored: moderation rules and inbox triage read them (their subscribers are added here).
     "messages.enriched": [
+        "communa.members.engagement.tasks.on_messages_enriched",  # activity, engagement score, levels, facts
         "communa.inbox.tasks.on_messages_enriched",  # inbox triage: open/update conversations, responses
     ],
     # Inbox: moderation's conflicts open conversations; the outbox's news updates inbox replies.
@@ -30,3 +31,12 @@ SUBSCRIBERS: dict[str, list[str]] = {
     "sla.breached": ["communa.webhooks.tasks.on_event"],
     "question.escalated": ["communa.webhooks.tasks.on_event"],
 }
+
+# Members (engagement): a member's answer that the inbox saw close a question counts as accepted; activity
+# follows its messages when members are merged or unmerged.
+for _event, _subscriber in (
+    ("question.answered", "on_question_answered"),
+    ("member.merged", "on_member_merged"),
+    ("member.unmerged", "on_member_merged"),
+):
+    SUBSCRIBERS.setdefault(_event, []).append(f"communa.members.engagement.tasks.{_subscriber}")

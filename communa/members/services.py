@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from communa.accounts.models import User, Workspace
 from communa.audit.services import record as audit
 from communa.core.bulk import chunked
+from communa.events.services import emit
 from communa.members.models import Identity, Member, MergeRecord, MergeSuggestion, TrustedEmailPlatform
 from communa.members.resolution import SUGGEST_MIN_SCORE, Evidence, IdentityFacts, compare, keys_for
 from communa.stream.models import Message
@@ -367,6 +368,7 @@ def merge_members(
                 "messages": len(message_ids),
             },
         )
+        emit(workspace_id=workspace.pk, name="member.merged", data={"into_id": into.pk, "merged_id": merged.pk})
     return record
 
 
@@ -408,6 +410,7 @@ def undo_merge(*, workspace: Workspace, record: MergeRecord, actor: User | None)
             target=into,
             data={"merge_id": record.pk, "into": into.pk, "merged": merged.pk, "identities": len(identity_ids)},
         )
+        emit(workspace_id=workspace.pk, name="member.unmerged", data={"into_id": into.pk, "merged_id": merged.pk})
 
 
 # --- activity ---------------------------------------------------------------------------------------
@@ -427,8 +430,8 @@ def refresh_activity(*, member_ids: Iterable[int]) -> None:
         )
 
 
-def process_ingested(*, workspace: Workspace, message_ids: Sequence[int]) -> ResolutionResult:
-    """After a batch was ingested: refresh its members' activity and resolve its identities."""
+def _batch_ids(workspace: Workspace, message_ids: Sequence[int]) -> tuple[set[int], set[int]]:
+    """(identity ids, member ids) of a batch of messages."""
     identity_ids: set[int] = set()
     member_ids: set[int] = set()
     for chunk in chunked(list(message_ids)):
@@ -438,6 +441,19 @@ def process_ingested(*, workspace: Workspace, message_ids: Sequence[int]) -> Res
                 identity_ids.add(identity_id)
             if member_id is not None:
                 member_ids.add(member_id)
+    return identity_ids, member_ids
+
+
+def refresh_batch_activity(*, workspace: Workspace, message_ids: Sequence[int]) -> int:
+    """Refresh first/last seen and message counts of a batch's members; return how many members."""
+    _identity_ids, member_ids = _batch_ids(workspace, message_ids)
+    refresh_activity(member_ids=member_ids)
+    return len(member_ids)
+
+
+def process_ingested(*, workspace: Workspace, message_ids: Sequence[int]) -> ResolutionResult:
+    """After a batch was ingested: refresh its members' activity and resolve its identities."""
+    identity_ids, member_ids = _batch_ids(workspace, message_ids)
     refresh_activity(member_ids=member_ids)
     if not identity_ids:
         return ResolutionResult()

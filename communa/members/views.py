@@ -21,6 +21,7 @@ from communa.accounts.models import User
 from communa.accounts.roles import Perm
 from communa.core.pagination import InvalidCursor
 from communa.members import selectors
+from communa.members.engagement.views import profile_context
 from communa.members.models import Member, MergeRecord, MergeSuggestion
 from communa.members.selectors import MemberQuery
 from communa.members.services import MergeError, decide_suggestion, undo_merge
@@ -97,9 +98,8 @@ def profile(request: HttpRequest, workspace: str, member_id: int) -> HttpRespons
         {
             "workspace": ws,
             "profile": selectors.member_profile(workspace=ws, member=member),
-            "timeline": selectors.timeline(workspace=ws, member=member, limit=TIMELINE_SIZE),
-            "timeline_size": TIMELINE_SIZE,
             "can_manage": can(request.user, ws, Perm.MANAGE_MEMBERS),
+            **profile_context(request, ws, member),  # engagement, facts, paged timeline, other apps' panels
         },
     )
 
