@@ -29,6 +29,17 @@ PERIODIC: dict[str, float] = {
     "communa.inbox.tasks.periodic_sweep": 30.0,  # snoozes end, questions escalate, SLA breaches, waiting points
 }
 
+# Analytics (communa/analytics/tasks.py): distinct counts of dirty days, topics, goals, anomalies, hourly pruning.
+PERIODIC.update(
+    {
+        "communa.analytics.tasks.refresh_job": 60.0,
+        "communa.analytics.tasks.topics_job": 900.0,
+        "communa.analytics.tasks.goals_job": 3600.0,
+        "communa.analytics.tasks.anomalies_job": 900.0,
+        "communa.analytics.tasks.prune_job": 86400.0,
+    }
+)
+
 
 @cache
 def _job(path: str) -> Callable[[], object]:

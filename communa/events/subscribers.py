@@ -40,3 +40,21 @@ for _event, _subscriber in (
     ("member.unmerged", "on_member_merged"),
 ):
     SUBSCRIBERS.setdefault(_event, []).append(f"communa.members.engagement.tasks.{_subscriber}")
+
+# Analytics (communa/analytics/tasks.py): rollups follow every batch, ingested and enriched (signals change what a
+# message counts for); facts for response times, peer answers, moderation and lifecycle; merges recount members.
+for _event, _subscriber in (
+    ("messages.ingested", "on_messages"),
+    ("messages.enriched", "on_messages"),
+    ("conversation.created", "on_fact_event"),
+    ("conversation.first_response", "on_fact_event"),
+    ("conversation.resolved", "on_fact_event"),
+    ("conversation.reopened", "on_fact_event"),
+    ("question.answered", "on_fact_event"),
+    ("moderation.action", "on_fact_event"),
+    ("member.lifecycle_changed", "on_fact_event"),
+    ("member.merged", "on_member_changed"),
+    ("member.unmerged", "on_member_changed"),
+    ("member.erased", "on_member_changed"),
+):
+    SUBSCRIBERS.setdefault(_event, []).append(f"communa.analytics.tasks.{_subscriber}")

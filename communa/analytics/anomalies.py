@@ -1,0 +1,199 @@
+"""Anomalies: hours whose volume, negativity or toxicity left a seasonal baseline, explained and alerted.
+
+Baseline (weekday × hour aware, robust): for an hour H, the values of the same metric at the same weekday
+and hour in the previous `BASELINE_WEEKS` weeks (H − 7 d, H − 14 d, …; an hour without messages counts 0).
+Expected = their median; spread = max(1.4826 × MAD, √median, 1) — the MAD made consistent with a standard
+deviation, floored by a Poisson-like √median so that quiet hours with a MAD of 0 do not alert on noise.
+score = (observed − expected) / spread. A **spike** needs score ≥ `THRESHOLD` and at least `MIN_COUNT`
+messages; a **drop** (volume only) needs score ≤ −`THRESHOLD` and an expected volume of at least
+`MIN_DROP_EXPECTED`. At least `MIN_WEEKS` weeks of baseline are required (hourly rollups cover 63 days).
+
+Each anomaly is stored once (unique per workspace, metric, hour, source), explained with its top sources,
+languages, members, sample messages and the topics of those messages, and alerted with an
+"anomaly.detected" domain event and an in-app Notice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from statistics import median
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from communa.accounts.models import Workspace
+from communa.analytics.models import Anomaly, HourlyRollup, MessageFact, Notice
+from communa.analytics.rollups import hourly_days
+from communa.analytics.topics import topics_of_messages
+from communa.events.services import emit
+
+BASELINE_WEEKS = 8
+MIN_WEEKS = 4
+THRESHOLD = 4.0
+MIN_COUNT = {"volume": 10, "negativity": 4, "toxicity": 3}
+MIN_DROP_EXPECTED = 20.0
+COUNTER = {"volume": "messages", "negativity": "negative", "toxicity": "toxic"}
+FACT_CONDITION = {
+    "volume": Q(counted=True),
+    "negativity": Q(counted=True, sentiment="negative"),
+    "toxicity": Q(counted=True, toxic=True),
+}
+LOOKBACK_HOURS = 3  # the periodic check looks at the last complete hours again (late batches)
+SETTLE_MINUTES = 10  # an hour is checked once it ended this long ago
+
+
+def baseline(values: list[float]) -> tuple[float, float]:
+    """(median, robust spread) of the baseline values."""
+    m = median(values)
+    mad = median([abs(v - m) for v in values])
+    return m, max(1.4826 * mad, m**0.5, 1.0)
+
+
+def _hour_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _load(workspace: Workspace, lo: datetime, hi: datetime) -> dict[tuple[datetime, int], dict[str, int]]:
+    """Hourly counters per (hour, source) and per (hour, 0 = all sources)."""
+    rows = (
+        HourlyRollup.objects.filter(workspace=workspace, hour__gte=lo, hour__lt=hi)
+        .values("hour", "source_id")
+        .annotate(messages=Sum("messages"), negative=Sum("negative"), toxic=Sum("toxic"))
+    )
+    out: dict[tuple[datetime, int], dict[str, int]] = defaultdict(lambda: {"messages": 0, "negative": 0, "toxic": 0})
+    for row in rows:
+        hour = row["hour"].astimezone(UTC)
+        for name in ("messages", "negative", "toxic"):
+            out[(hour, row["source_id"])][name] += row[name] or 0
+            out[(hour, 0)][name] += row[name] or 0
+    return out
+
+
+def detect(*, workspace: Workspace, start: datetime, end: datetime, per_source: bool = True) -> list[Anomaly]:
+    """Check every complete hour in [start, end); store and alert the anomalies found (once each)."""
+    first, last = _hour_floor(start), _hour_floor(end)
+    floor = _hour_floor(timezone.now()) - timedelta(days=hourly_days())
+    data = _load(workspace, max(first - timedelta(weeks=BASELINE_WEEKS), floor), last)
+    sources = sorted({s for _, s in data if s}) if per_source else []
+    found: list[Anomaly] = []
+    hour = first
+    while hour < last:
+        for source_id in [0, *sources]:
+            for metric, counter in COUNTER.items():
+                history = [
+                    hour - timedelta(weeks=k)
+                    for k in range(1, BASELINE_WEEKS + 1)
+                    if hour - timedelta(weeks=k) >= floor
+                ]
+                if len(history) < MIN_WEEKS:
+                    continue
+                past = [float(data.get((h, source_id), {}).get(counter, 0)) for h in history]
+                observed = float(data.get((hour, source_id), {}).get(counter, 0))
+                expected, spread = baseline(past)
+                score = (observed - expected) / spread
+                kind = None
+                if score >= THRESHOLD and observed >= MIN_COUNT[metric]:
+                    kind = Anomaly.Kind.SPIKE
+                elif metric == "volume" and score <= -THRESHOLD and expected >= MIN_DROP_EXPECTED:
+                    kind = Anomaly.Kind.DROP
+                if kind is None:
+                    continue
+                anomaly = _store(workspace, metric, kind, hour, source_id, observed, expected, spread, score)
+                if anomaly is not None:
+                    found.append(anomaly)
+        hour += timedelta(hours=1)
+    return found
+
+
+def _store(
+    workspace: Workspace,
+    metric: str,
+    kind: str,
+    hour: datetime,
+    source_id: int,
+    observed: float,
+    expected: float,
+    spread: float,
+    score: float,
+) -> Anomaly | None:
+    if Anomaly.objects.filter(workspace=workspace, metric=metric, start=hour, source_id=source_id).exists():
+        return None
+    if source_id and Anomaly.objects.filter(workspace=workspace, metric=metric, start=hour, source_id=0).exists():
+        return None  # already explained workspace-wide (its explanation names the sources)
+    explanation = explain(
+        workspace=workspace, metric=metric, start=hour, end=hour + timedelta(hours=1), source_id=source_id
+    )
+    try:
+        with transaction.atomic():
+            anomaly = Anomaly.objects.create(
+                workspace=workspace,
+                metric=metric,
+                kind=kind,
+                start=hour,
+                end=hour + timedelta(hours=1),
+                source_id=source_id,
+                observed=observed,
+                expected=expected,
+                spread=spread,
+                score=round(score, 3),
+                explanation=explanation,
+                detected_at=timezone.now(),
+            )
+            data = {
+                "anomaly_id": anomaly.pk,
+                "metric": metric,
+                "kind": kind,
+                "start": hour.isoformat(),
+                "end": anomaly.end.isoformat(),
+                "source_id": source_id or None,
+                "observed": observed,
+                "expected": expected,
+                "score": anomaly.score,
+                "topics": [t["term"] for t in explanation.get("topics", [])][:5],
+            }
+            emit(workspace_id=workspace.pk, name="anomaly.detected", data=data)
+            Notice.objects.create(
+                workspace=workspace, kind=Notice.Kind.ANOMALY, anomaly=anomaly, data=data, created_at=timezone.now()
+            )
+    except IntegrityError:  # another worker stored it first
+        return None
+    return anomaly
+
+
+def explain(
+    *, workspace: Workspace, metric: str, start: datetime, end: datetime, source_id: int = 0
+) -> dict[str, object]:
+    """What drove a window: top sources, languages and members, sample messages, and their topics."""
+    facts = MessageFact.objects.filter(workspace=workspace, hour__gte=start, hour__lt=end).filter(
+        FACT_CONDITION[metric]
+    )
+    if source_id:
+        facts = facts.filter(source_id=source_id)
+    rows = list(facts.values_list("message_id", "source_id", "language", "member_id"))
+    sources = Counter(r[1] for r in rows)
+    languages = Counter(r[2] for r in rows)
+    members = Counter(r[3] for r in rows if r[3] is not None)
+    ids = sorted((r[0] for r in rows), reverse=True)
+    return {
+        "sources": [{"source_id": s, "messages": n} for s, n in sources.most_common(5)],
+        "languages": [{"language": lang or "und", "messages": n} for lang, n in languages.most_common(5)],
+        "members": [{"member_id": m, "messages": n} for m, n in members.most_common(5)],
+        "message_ids": ids[:20],
+        "messages": len(rows),
+        "topics": topics_of_messages(ids, workspace=workspace),
+    }
+
+
+def detect_recent(*, workspace: Workspace, now: datetime | None = None) -> list[Anomaly]:
+    now = now or timezone.now()
+    end = _hour_floor(now - timedelta(minutes=SETTLE_MINUTES))
+    return detect(workspace=workspace, start=end - timedelta(hours=LOOKBACK_HOURS), end=end)
+
+
+def workspaces_with_recent_data(now: datetime | None = None) -> Iterable[int]:
+    now = now or timezone.now()
+    since = _hour_floor(now) - timedelta(hours=LOOKBACK_HOURS + 1)
+    return HourlyRollup.objects.filter(hour__gte=since).values_list("workspace_id", flat=True).distinct()

@@ -1,0 +1,100 @@
+"""`communa analytics backfill [--workspace SLUG] [--since DATE] [--until DATE] [--anomalies]`: rebuild the
+rollups from the messages, month by month, with a progress bar; then distinct counts, topics and (with
+--anomalies) anomaly detection over the hourly window. Safe to run again: it recomputes, never adds."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from communa.accounts.models import Workspace
+from communa.analytics import anomalies, rollups, topics
+from communa.analytics.models import DirtyDay, RollupState
+
+
+class Command(BaseCommand):
+    help = "Analytics maintenance: `backfill` rebuilds the rollups from the stored messages."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["backfill"])
+        parser.add_argument("--workspace", help="workspace slug (default: all)")
+        parser.add_argument("--since", type=date.fromisoformat, help="first local day (default: first message)")
+        parser.add_argument("--until", type=date.fromisoformat, help="last local day (default: last message)")
+        parser.add_argument("--anomalies", action="store_true", help="also detect anomalies in the hourly window")
+        parser.add_argument("--no-topics", action="store_true", help="skip topic extraction")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        workspaces = Workspace.objects.order_by("pk")
+        if options["workspace"]:
+            workspaces = workspaces.filter(slug=options["workspace"])
+            if not workspaces.exists():
+                raise CommandError(f"no workspace {options['workspace']!r}")
+        for workspace in workspaces:
+            backfill(
+                workspace,
+                since=options["since"],
+                until=options["until"],
+                with_topics=not options["no_topics"],
+                with_anomalies=options["anomalies"],
+                quiet=options["verbosity"] == 0,
+            )
+
+
+def month_chunks(start: date, end: date) -> list[tuple[date, date]]:
+    chunks = []
+    day = start
+    while day <= end:
+        nxt = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        chunks.append((day, min(end, nxt - timedelta(days=1))))
+        day = nxt
+    return chunks
+
+
+def backfill(
+    workspace: Workspace,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    with_topics: bool = True,
+    with_anomalies: bool = False,
+    quiet: bool = False,
+) -> int:
+    span = rollups.message_range(workspace)
+    if span is None:
+        return 0
+    start, end = since or span[0], until or span[1]
+    chunks = month_chunks(start, end)
+    total = 0
+    with Progress(
+        TextColumn(f"[bold]{workspace.slug}[/] " + "{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=quiet,
+    ) as progress:
+        job = progress.add_task("messages", total=len(chunks))
+        for first, last in chunks:
+            total += rollups.rebuild(workspace=workspace, start=first, end=last, refresh=False)
+            progress.update(job, advance=1, description=f"messages {first:%Y-%m}")
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        job = progress.add_task("members", total=len(days))
+        rollups.refresh_member_activity(workspace=workspace)
+        for i in range(0, len(days), 31):
+            rollups.refresh_active(workspace=workspace, days=days[i : i + 31])
+            progress.update(job, advance=len(days[i : i + 31]))
+        DirtyDay.objects.filter(workspace=workspace, kind=DirtyDay.Kind.ACTIVE).delete()
+        if with_topics:
+            job = progress.add_task("topics", total=len(days))
+            for day in days:
+                topics.refresh_day(workspace=workspace, day=day)
+                progress.update(job, advance=1)
+            DirtyDay.objects.filter(workspace=workspace, kind=DirtyDay.Kind.TOPICS).delete()
+        if with_anomalies:
+            now = timezone.now()
+            anomalies.detect(workspace=workspace, start=now - timedelta(days=rollups.hourly_days()), end=now)
+    RollupState.objects.update_or_create(workspace=workspace, defaults={"backfilled_at": timezone.now()})
+    return total
