@@ -72,6 +72,7 @@ CUE_NAMES: dict[str, str | Promise] = {
     "insult": gettext_lazy("insult word"),
     "slur": gettext_lazy("slur"),
     "identity": gettext_lazy("mentions a group"),
+    "hate_claim": gettext_lazy("a sweeping claim about a group"),
     "threat": gettext_lazy("threat"),
     "sexual": gettext_lazy("sexual"),
     "condemn": gettext_lazy("reporting or condemning"),

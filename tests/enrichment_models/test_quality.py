@@ -56,6 +56,8 @@ MEASURED = {
     "reclaimed": 13,
     "profanity_not_hate": 11,
     "insult": 6,
+    "polite_identity_attack": 14,
+    "hate_without_profanity": 14,
 }
 
 
@@ -68,7 +70,18 @@ def test_functional_cases_hold(functional, case_type, measured):
 def test_functional_cases_overall(functional):
     passed, total = functional["all"]["all"]
     assert total == 112
-    assert passed >= 66
+    assert passed >= 91
+
+
+def test_held_out_group_cases():
+    """Cases written after the group-claim lexicon, to see it generalise (and where it over-reaches)."""
+    cases = read_cases(CASES.with_name("toxicity_cases_heldout.csv"))
+    labels = models.TOXICITY_LABELS
+    scores = probabilities("toxicity", [case.text for case in cases])
+    outcomes = [passes(case, dict(zip(labels, row, strict=True))) for case, row in zip(cases, scores, strict=True)]
+    table = accuracy_table(cases, outcomes)
+    assert table["polite_identity_attack"]["all"][0] >= 13
+    assert table["group_words_benign"]["all"][0] >= 12
 
 
 def test_question_cases_in_every_language():

@@ -248,7 +248,7 @@ FEATURE_SETS: dict[str, Callable[[Sequence[str]], NDArray[np.float32]]] = {
 
 # The lexicon cues that matter to each task, in the order they are reported.
 TASK_CUES: dict[str, tuple[str, ...]] = {
-    "toxicity": ("profanity", "insult", "slur", "identity", "threat", "sexual", "condemn", "negation"),
+    "toxicity": ("profanity", "insult", "slur", "identity", "hate_claim", "threat", "sexual", "condemn", "negation"),
     "sentiment": ("positive", "profanity", "insult"),
     "spam": ("spam",),
     "question": ("interrogative",),

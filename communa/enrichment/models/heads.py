@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from communa.enrichment.models.features import FEATURE_SETS, explain_cues
+from communa.enrichment.models.features import FEATURE_SETS, cues, explain_cues, lexicon, words
 from communa.enrichment.models.ngrams import ngram_logits
 
 FloatArray = NDArray[np.float32]
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 FRIENDLY_REASON = 0.5
+# What a group named with a generalising claim about it scores at least, as toxic and as identity attack.
+GROUP_CLAIM_FLOOR = 0.75
+_SENTENCE_END = re.compile(r"[.!?;。！？\n]+")
 
 
 class NpzHead:
@@ -68,6 +72,8 @@ class NpzHead:
         discount = self.meta.get("friendly_discount")
         if discount is not None:
             probabilities = abuse_not_banter(probabilities, self.labels, float(discount))
+        if "identity_attack" in self.labels:
+            probabilities = group_claims(probabilities, self.labels, texts)
         return probabilities
 
     def apply(self, inputs: FloatArray) -> FloatArray:
@@ -129,6 +135,51 @@ def abuse_not_banter(probabilities: FloatArray, labels: Sequence[str], discount:
     toxic = probabilities[:, column["toxic"]] * (1.0 - discount * friendly * (1.0 - insult))
     adjusted[:, column["toxic"]] = np.maximum(toxic, probabilities[:, column["threat"]])
     return adjusted
+
+
+def group_claims(probabilities: FloatArray, labels: Sequence[str], texts: Sequence[str]) -> FloatArray:
+    """Hate said politely: a group named together with a generalising or excluding claim about it.
+
+    The training sets' toxic examples are loud (swearing, slurs), so "with all due respect, immigrants are less
+    intelligent and should not vote" scores low on ``toxic`` even where ``identity_attack`` rises. When the
+    lexicon finds a group (``identity`` or ``slur``) and a claim (``hate_claim``: "do not belong", "are a
+    disease", "control the banks" … in every supported language), and nothing says the message reports or
+    condemns it, ``toxic`` and ``identity_attack`` are raised to at least ``GROUP_CLAIM_FLOOR``. Quotation
+    marks count as reporting: members quote abuse to condemn it.
+    """
+    column = {label: index for index, label in enumerate(labels)}
+    adjusted = probabilities
+    for row, text in enumerate(texts):
+        if not any(_claims_about_a_group(sentence) for sentence in _SENTENCE_END.split(text)):
+            continue
+        if _condemns(text) or any(mark in text for mark in '"«»“”„'):
+            continue
+        if adjusted is probabilities:
+            adjusted = probabilities.copy()
+        for label in ("toxic", "identity_attack"):
+            adjusted[row, column[label]] = max(adjusted[row, column[label]], GROUP_CLAIM_FLOOR)
+    return adjusted
+
+
+def _condemns(text: str) -> bool:
+    """Reporting or condemning words ("that is racist", "I reported it"), except in the disclaimer that
+    introduces the claim instead ("I'm not racist, but …", "non sono razzista, ma …")."""
+    condemning = set(cues(text).get("condemn", ()))
+    if not condemning:
+        return False
+    tokens = words(text)
+    table = lexicon()
+    for index, token in enumerate(tokens):
+        if token in condemning:
+            before = tokens[max(0, index - 3) : index]
+            if not any("negation" in table.lookup(word) for word in before):
+                return True
+    return False
+
+
+def _claims_about_a_group(sentence: str) -> bool:
+    found = cues(sentence)
+    return "hate_claim" in found and bool({"identity", "slur"} & found.keys())
 
 
 def _activate(logits: FloatArray, activation: str) -> FloatArray:
