@@ -69,7 +69,7 @@ def auto_assign(conversation: Conversation, *, now: datetime) -> User | None:
     if conversation.assignee_id is not None:
         return None
     rule = (
-        AssignmentRule.objects.select_for_update()
+        AssignmentRule.objects.select_for_update(of=("self",))
         .filter(workspace_id=conversation.workspace_id, source_id=conversation.source_id, is_active=True)
         .first()
     )

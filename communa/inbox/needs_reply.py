@@ -98,7 +98,9 @@ def escalate_due(*, now: datetime | None = None, limit: int = 500) -> int:
         for item in due:
             with transaction.atomic():
                 conversation = (
-                    Conversation.objects.select_for_update().select_related("sla_policy").get(pk=item.conversation_id)
+                    Conversation.objects.select_for_update(of=("self",))
+                    .select_related("sla_policy")
+                    .get(pk=item.conversation_id)
                 )
                 if not ConversationMessage.objects.filter(pk=item.pk, escalated_at=None, answered_at=None).update(
                     escalated_at=now

@@ -544,7 +544,7 @@ def on_outbox_event(*, name: str, data: dict[str, Any]) -> None:
     from communa.outbox.models import OutboxItem
 
     with transaction.atomic():
-        reply = Reply.objects.select_for_update().filter(pk=reply_id).first()
+        reply = Reply.objects.select_for_update(of=("self",)).filter(pk=reply_id).first()
         if reply is None or (reply.outbox_item_id and reply.outbox_item_id != item_id):
             return  # an older attempt's news
         item = OutboxItem.objects.filter(pk=item_id).first()
@@ -571,7 +571,9 @@ def on_outbox_event(*, name: str, data: dict[str, Any]) -> None:
             reply.message = came_back
         reply.save(update_fields=["state", "error", "sent_at", "external_id", "url", "message", "updated_at"])
         conversation = (
-            Conversation.objects.select_for_update().select_related("sla_policy").get(pk=reply.conversation_id)
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("sla_policy")
+            .get(pk=reply.conversation_id)
         )
         record_brand_response(
             conversation, at=sent_at, staff_member_id=None, answer_message_id=came_back.pk if came_back else None

@@ -193,7 +193,9 @@ def refresh_waiting_priorities(*, now: datetime | None = None, limit: int = 1000
     )
     for pk in due:
         with transaction.atomic():
-            conversation = Conversation.objects.select_for_update().filter(pk=pk, priority_refresh_at__lte=now).first()
+            conversation = (
+                Conversation.objects.select_for_update(of=("self",)).filter(pk=pk, priority_refresh_at__lte=now).first()
+            )
             if conversation is None:
                 continue
             kept = [p for p in conversation.priority_reasons if p.get("code") != AGE_CODE]
@@ -377,7 +379,7 @@ def triage_one(message: Message, *, brand_names: Sequence[str], now: datetime, a
     brand, reply = sent_by_brand(message)
     key, kind = key_for(message)
     conversation = (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
         .select_related("sla_policy")
         .filter(workspace_id=message.workspace_id, key=key)
         .first()
@@ -536,7 +538,7 @@ def _flag_reaction(message: Message, *, brand_names: Sequence[str], now: datetim
         return 0
     key, kind = key_for(parent)
     conversation = (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
         .select_related("sla_policy")
         .filter(workspace_id=parent.workspace_id, key=key)
         .first()
@@ -580,7 +582,7 @@ def on_conflict(*, workspace_id: int, data: dict[str, Any], now: datetime | None
     key = f"thread:{thread_id}" if thread_id else f"message:{first.pk}"
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("sla_policy")
             .filter(workspace_id=workspace_id, key=key)
             .first()
@@ -639,7 +641,7 @@ def wake_snoozed(*, now: datetime | None = None, limit: int = 1000) -> int:
     for pk in due:
         with transaction.atomic():
             conversation = (
-                Conversation.objects.select_for_update()
+                Conversation.objects.select_for_update(of=("self",))
                 .filter(pk=pk, state=Conversation.State.SNOOZED, snoozed_until__lte=now)
                 .first()
             )
