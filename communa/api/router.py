@@ -15,6 +15,7 @@ from communa.api.auth import ApiTokenAuth
 from communa.connectors.api import router as sources_router
 from communa.members.api import merges_router
 from communa.members.api import router as members_router
+from communa.moderation.api import router as moderation_router
 from communa.stream.api import router as messages_router
 
 api = NinjaAPI(
@@ -35,6 +36,7 @@ api.add_router("/sources", sources_router)
 api.add_router("/messages", messages_router)
 api.add_router("/members", members_router)
 api.add_router("/merges", merges_router)
+api.add_router("/moderation", moderation_router)
 
 
 @api.exception_handler(PermissionDenied)

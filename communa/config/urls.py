@@ -12,6 +12,8 @@ urlpatterns = [
     path("w/<slug:workspace>/members/", include("communa.members.urls")),
     path("w/<slug:workspace>/signals/", include("communa.enrichment.urls")),
     path("w/<slug:workspace>/sources/", include("communa.connectors.urls")),
+    path("w/<slug:workspace>/moderation/", include("communa.moderation.urls")),
+    path("appeal/", include("communa.moderation.public_urls")),
     path("w/<slug:workspace>/deliveries/", include("communa.outbox.urls")),
     path("w/<slug:workspace>/team/", include("communa.accounts.team_urls")),
     path("w/<slug:workspace>/webhooks/", include("communa.webhooks.urls")),

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # import path → period in seconds
 PERIODIC: dict[str, float] = {
     "communa.outbox.tasks.sweep_outbox": 2.0,  # waiting writes go out, unknown outcomes are settled
+    "communa.moderation.tasks.lift_expired": 30.0,  # timed mutes and bans that ran out: unmute / unban
     "communa.members.engagement.tasks.sweep_due": 3600.0,  # score decay, slow demotions, at-risk/churned
     "communa.members.engagement.tasks.key_people_due": 900.0,  # key people snapshot, every 6 h per workspace
     "communa.webhooks.tasks.retry_due": 15.0,  # webhook deliveries whose retry time has come

@@ -14,6 +14,7 @@ SUBSCRIBERS: dict[str, list[str]] = {
     ],
     # Signals are stored: moderation rules and inbox triage read them (their subscribers are added here).
     "messages.enriched": [
+        "communa.moderation.tasks.on_messages_enriched",  # rules (first: removal latency), appeals by code, conflicts
         "communa.members.engagement.tasks.on_messages_enriched",  # activity, engagement score, levels, facts
         "communa.inbox.tasks.on_messages_enriched",  # inbox triage: open/update conversations, responses
     ],
@@ -58,3 +59,7 @@ for _event, _subscriber in (
     ("member.erased", "on_member_changed"),
 ):
     SUBSCRIBERS.setdefault(_event, []).append(f"communa.analytics.tasks.{_subscriber}")
+
+# Moderation: the outbox's answers about its platform actions (filtered on origin "moderation.action:").
+for _event in ("outbox.sent", "outbox.failed", "outbox.unknown"):
+    SUBSCRIBERS.setdefault(_event, []).append("communa.moderation.tasks.on_outbox_event")
