@@ -41,6 +41,7 @@ from communa.moderation.rules.engine import (
     RegexGroup,
     Template,
     WordEntry,
+    _index,
 )
 from communa.moderation.rules.errors import RuleError
 from communa.moderation.rules.explain import Action, ActionKind, Mode
@@ -310,32 +311,24 @@ class _Compiler:
         ordered = tuple(
             dataclasses.replace(rule, order=position) for position, (_, _, rule) in enumerate(compiled_rules)
         )
-        by_text: dict[int, list[int]] = {}
-        always: list[int] = []
-        for position, rule in enumerate(ordered):
-            if rule.mode is Mode.DISABLED:
-                continue
-            if rule.required_text is None:
-                always.append(position)
-            else:
-                for cid in rule.required_text:
-                    by_text.setdefault(cid, []).append(position)
         groups = tuple(
             self.regex_group(on_original, case_sensitive, entries)
             for (on_original, case_sensitive), entries in self.regexes.items()
         )
-        return CompiledRuleSet(
-            rules=ordered,
-            templates=dict(self.templates),
-            languages=self.languages,
-            warning_share=warning_share,
-            rate_horizon_seconds=self.horizon,
-            word_index={k: tuple(v) for k, v in self.words.items()},
-            phrase_index={k: tuple(v) for k, v in self.phrases.items()},
-            regex_groups=groups,
-            by_text={k: tuple(v) for k, v in by_text.items()},
-            always=tuple(always),
-            staff_rules=any(not r.exempt_staff and r.mode is not Mode.DISABLED for r in ordered),
+        return _index(
+            CompiledRuleSet(
+                rules=ordered,
+                templates=dict(self.templates),
+                languages=self.languages,
+                warning_share=warning_share,
+                rate_horizon_seconds=self.horizon,
+                word_index={k: tuple(v) for k, v in self.words.items()},
+                phrase_index={k: tuple(v) for k, v in self.phrases.items()},
+                regex_groups=groups,
+                by_text={},
+                always=(),
+                staff_rules=False,
+            )
         )
 
     def regex_group(self, on_original: bool, case_sensitive: bool, entries: list[RegexEntry]) -> RegexGroup:

@@ -44,6 +44,10 @@ class Condition:
     def uses_rate(self) -> bool:
         return False
 
+    def guard(self) -> tuple[tuple[Any, ...], float] | None:
+        """(measure, threshold): the condition can only hold when the measure is at least the threshold."""
+        return None
+
 
 class AllOf(Condition):
     __slots__ = ("children",)
@@ -65,6 +69,9 @@ class AllOf(Condition):
     def required_text(self) -> frozenset[int] | None:
         candidates = [r for r in (c.required_text() for c in self.children) if r is not None]
         return min(candidates, key=len) if candidates else None
+
+    def guard(self) -> tuple[tuple[Any, ...], float] | None:
+        return next((g for g in (c.guard() for c in self.children) if g is not None), None)
 
     def uses_rate(self) -> bool:
         return any(c.uses_rate() for c in self.children)
@@ -148,6 +155,9 @@ class Score(Condition):
         value = ctx.facts.signals.get(self.name)
         return value is not None and OPERATORS[self.op](value, self.threshold)
 
+    def guard(self) -> tuple[tuple[Any, ...], float] | None:
+        return (("score", self.name), self.threshold) if self.op in (">=", ">") else None
+
     def explain(self, ctx: Context, out: list[Evidence]) -> None:
         value = ctx.facts.signals.get(self.name)
         out.append(Evidence(kind="score", name=self.name, value=value, op=self.op, threshold=self.threshold))
@@ -173,7 +183,12 @@ class FactIn(Condition):
 
     def explain(self, ctx: Context, out: list[Evidence]) -> None:
         out.append(
-            Evidence(kind=self.kind, name=self.fact.name, value=self.fact.get(ctx.facts), expected=sorted(self.values))
+            Evidence(
+                kind=self.kind,
+                name=self.fact.name,
+                value=self.fact.get(ctx.facts),
+                expected=tuple(sorted(self.values, key=str)),
+            )
         )
 
 
@@ -225,6 +240,11 @@ class Rate(Condition):
 
     def count(self, ctx: Context) -> int | None:
         return ctx.rate_count(self.name, self.seconds, self.per)
+
+    def guard(self) -> tuple[tuple[Any, ...], float] | None:
+        if self.op not in (">=", ">"):
+            return None
+        return ("rate", self.name, self.seconds, self.per), self.threshold
 
     def test(self, ctx: Context) -> bool:
         value = self.count(ctx)

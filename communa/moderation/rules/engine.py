@@ -11,6 +11,7 @@ Per message the engine
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -18,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from communa.moderation.rules.conditions import Condition
 from communa.moderation.rules.explain import Action, Evidence, Explanation, Match, Mode, excerpt
 from communa.moderation.rules.facts import MessageFacts
-from communa.moderation.rules.normalize import NormalizedText, normalize
+from communa.moderation.rules.normalize import _JOINED, _PLAIN_TOKENS, NormalizedText, _token_info, fold, normalize
 from communa.moderation.rules.rate import RateWindow, text_key
-from communa.moderation.rules.words import Key, token_keys
+from communa.moderation.rules.words import Key, _token_keys, token_keys
 
 if TYPE_CHECKING:
     import re2
@@ -77,6 +78,15 @@ class RegexGroup:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Measure:
+    """Rules guarded by one number (a score, a rate count): a rule runs only when the number reaches its threshold."""
+
+    key: tuple[Any, ...]  # ("score", name) or ("rate", name, seconds, per)
+    thresholds: tuple[float, ...]  # ascending
+    positions: tuple[int, ...]  # the rule at each threshold
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Template:
     name: str
     texts: Mapping[str, str]  # language → text; "" is the default
@@ -101,6 +111,14 @@ class CompiledRuleSet:
     by_text: Mapping[int, tuple[int, ...]]  # text condition id → positions of rules that require it
     always: tuple[int, ...]  # positions of the rules to evaluate on every message
     staff_rules: bool  # some rule applies to staff and bots
+    measures: tuple[Measure, ...] = ()
+    # Per rule set: token variants → (keys, word entries hit). Bounded; safe to share (a dict, GIL-atomic ops).
+    token_cache: dict[tuple[str, ...], tuple[frozenset[Key], tuple[WordEntry, ...]]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+    raw_cache: dict[str, tuple[str, frozenset[Key], tuple[WordEntry, ...], bool]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def rule(self, rule_id: str) -> CompiledRule | None:
         return next((r for r in self.rules if r.rule_id == rule_id), None)
@@ -114,7 +132,7 @@ class CompiledRuleSet:
             r.with_mode(Mode.ENABLED) if rule_ids is None or r.rule_id in rule_ids else r.with_mode(Mode.DISABLED)
             for r in self.rules
         )
-        return dataclasses.replace(self, rules=rules)
+        return _index(dataclasses.replace(self, rules=rules, token_cache={}, raw_cache={}))
 
     def reply_text(
         self, action: Action, facts: MessageFacts, *, member: str = "", rule: CompiledRule | None = None
@@ -138,7 +156,7 @@ class CompiledRuleSet:
 class Context:
     """What one evaluation knows and has computed so far (text hits and rate counts are computed lazily)."""
 
-    __slots__ = ("_hits", "_key", "_normalized", "compiled", "facts", "rate")
+    __slots__ = ("_counts", "_hits", "_key", "_normalized", "compiled", "facts", "rate")
 
     def __init__(self, compiled: CompiledRuleSet, facts: MessageFacts, rate: RateWindow | None) -> None:
         self.compiled = compiled
@@ -147,6 +165,7 @@ class Context:
         self._normalized: NormalizedText | None = None
         self._hits: dict[int, list[Evidence]] | None = None
         self._key: str | None = None
+        self._counts: dict[tuple[str, float, str], int | None] = {}
 
     @property
     def normalized(self) -> NormalizedText:
@@ -156,15 +175,55 @@ class Context:
 
     def text_key(self) -> str:
         if self._key is None:
-            self._key = text_key(" ".join(t.text for t in self.normalized.tokens))
-        return self._key
+            self._scan()
+        return self._key  # type: ignore[return-value]
 
     def text_hits(self) -> dict[int, list[Evidence]]:
         if self._hits is None:
-            self._hits = _text_hits(self.compiled, self.normalized)
-        return self._hits
+            self._scan()
+        return self._hits  # type: ignore[return-value]
+
+    def _scan(self) -> None:
+        """Text hits and the text key. Most messages hit no word: they are read token by token from a cache,
+        without spans; a message with a possible hit (or with spaced-out letters) is normalised in full."""
+        compiled = self.compiled
+        folded, starts, ends = fold(self.facts.text)
+        if _JOINED.search(folded) is None:
+            cache = compiled.raw_cache
+            texts: list[str] = []
+            possible = False
+            for raw in _PLAIN_TOKENS.findall(folded):
+                info = cache.get(raw)
+                if info is None:
+                    info = _raw_info(compiled, raw)
+                if not info[0]:
+                    continue
+                texts.append(info[0])
+                if info[2] or info[3]:
+                    possible = True
+            self._key = text_key(" ".join(texts))
+            if not possible:
+                self._hits = {}
+                _regex_hits(compiled, self.facts.text, folded, starts, ends, self._hits)
+                return
+        normalized = self.normalized
+        self._key = text_key(" ".join(t.text for t in normalized.tokens))
+        self._hits = _text_hits(compiled, normalized)
+
+    def measure(self, key: tuple[Any, ...]) -> float | None:
+        if key[0] == "score":
+            return self.facts.signals.get(key[1])
+        return self.rate_count(key[1], key[2], key[3])
 
     def rate_count(self, name: str, seconds: float, per: str) -> int | None:
+        memo = (name, seconds, per)
+        if memo in self._counts:
+            return self._counts[memo]
+        count = self._rate_count(name, seconds, per)
+        self._counts[memo] = count
+        return count
+
+    def _rate_count(self, name: str, seconds: float, per: str) -> int | None:
         if name == "mentions" and seconds <= 0:
             return self.facts.mentions
         if self.rate is None:
@@ -182,7 +241,9 @@ class Context:
         return None
 
 
-def evaluate(compiled: CompiledRuleSet, facts: MessageFacts, rate: RateWindow | None = None) -> list[Match]:
+def evaluate(  # noqa: C901 - the candidate rules from each index, then the rules in order
+    compiled: CompiledRuleSet, facts: MessageFacts, rate: RateWindow | None = None
+) -> list[Match]:
     """The rules that match this message, in evaluation order (log-only ones included, disabled ones never).
 
     When `rate` is given the message is added to it first (once per message_id). Without it, rate conditions
@@ -194,15 +255,24 @@ def evaluate(compiled: CompiledRuleSet, facts: MessageFacts, rate: RateWindow | 
     exempt = facts.is_staff or facts.is_bot
     if exempt and not compiled.staff_rules:
         return []
-    positions: set[int] = set(compiled.always)
+    positions = list(compiled.always)
     if compiled.by_text:
-        hits = ctx.text_hits()
-        for cid in hits:
-            positions.update(compiled.by_text.get(cid, ()))
+        by_text = compiled.by_text
+        for cid in ctx.text_hits():
+            found = by_text.get(cid)
+            if found:
+                positions.extend(found)
+    for measure in compiled.measures:
+        value = ctx.measure(measure.key)
+        if value is not None and value >= measure.thresholds[0]:
+            positions.extend(measure.positions[: bisect.bisect_right(measure.thresholds, value)])
+    if not positions:
+        return []
     matches: list[Match] = []
-    for position in sorted(positions):
-        rule = compiled.rules[position]
-        if rule.mode is Mode.DISABLED or (exempt and rule.exempt_staff):
+    rules = compiled.rules
+    for position in sorted(set(positions)):
+        rule = rules[position]
+        if exempt and rule.exempt_staff:
             continue
         if not rule.when.test(ctx):
             continue
@@ -246,17 +316,26 @@ def _text_hits(  # noqa: C901 - words, phrases, then patterns
     tokens = normalized.tokens
     all_keys: list[frozenset[Key]] | None = [] if phrase_index else None
     languages = compiled.languages
+    cache = compiled.token_cache
     for token in tokens:
-        keys = token_keys(token, languages)
+        cached = cache.get(token.variants)
+        if cached is None:
+            keys = token_keys(token, languages)
+            entries_hit: list[WordEntry] = []
+            for key in keys:
+                entries_hit.extend(word_index.get(key, ()))
+            cached = (keys, tuple(dict.fromkeys(entries_hit)))
+            if len(cache) >= TOKEN_CACHE_SIZE:
+                cache.clear()
+            cache[token.variants] = cached
+        keys, entries = cached
         if all_keys is not None:
             all_keys.append(keys)
-        for key in keys:
-            entries = word_index.get(key)
-            if entries:
-                for entry in entries:
-                    found = hits.setdefault(entry.cid, [])
-                    if len(found) < 5 and not any(e.start == token.start for e in found):
-                        found.append(
+        if entries:
+            for entry in entries:
+                found = hits.setdefault(entry.cid, [])
+                if len(found) < 5 and not any(e.start == token.start for e in found):
+                    found.append(
                             Evidence(kind="word", expected=entry.word, found=text[token.start : token.end],
                                      start=token.start, end=token.end)
                         )  # fmt: skip
@@ -275,8 +354,20 @@ def _text_hits(  # noqa: C901 - words, phrases, then patterns
                                 Evidence(kind="phrase", expected=phrase.phrase, found=text[start_char:end_char],
                                          start=start_char, end=end_char)
                             )  # fmt: skip
+    _regex_hits(compiled, text, normalized.folded, normalized._starts, normalized._ends, hits)
+    return hits
+
+
+def _regex_hits(
+    compiled: CompiledRuleSet,
+    text: str,
+    folded: str,
+    starts: tuple[int, ...] | None,
+    ends: tuple[int, ...] | None,
+    hits: dict[int, list[Evidence]],
+) -> None:
     for group in compiled.regex_groups:
-        subject = text if group.on_original else normalized.folded
+        subject = text if group.on_original else folded
         if not subject:
             continue
         indices: Any = group.matcher.Match(subject) or []
@@ -286,12 +377,67 @@ def _text_hits(  # noqa: C901 - words, phrases, then patterns
             if found_match is None:
                 continue
             start, end = found_match.span()
-            if not group.on_original:
-                start, end = normalized.span(start, end)
+            if not group.on_original and starts is not None and ends is not None:
+                start, end = (starts[start], ends[end - 1]) if end > start else (starts[start], starts[start])
             hits.setdefault(regex.cid, []).append(
                 Evidence(kind="regex", expected=regex.pattern, found=text[start:end], start=start, end=end)
             )
-    return hits
+
+
+TOKEN_CACHE_SIZE = 200_000
+RawInfo = tuple[str, frozenset[Key], tuple[WordEntry, ...], bool]
+_EMPTY: RawInfo = ("", frozenset(), (), False)
+
+
+def _raw_info(compiled: CompiledRuleSet, raw: str) -> RawInfo:
+    """(read form, keys, word entries hit, may start a phrase) of one raw token, cached per rule set."""
+    info = _token_info(raw, False)
+    if info is None:
+        result = _EMPTY
+    else:
+        variants = info[2]
+        keys = _token_keys(variants, compiled.languages)
+        entries: list[WordEntry] = []
+        for key in keys:
+            entries.extend(compiled.word_index.get(key, ()))
+        starts_phrase = not compiled.phrase_index.keys().isdisjoint(keys)
+        result = (variants[0], keys, tuple(dict.fromkeys(entries)), starts_phrase)
+    cache = compiled.raw_cache
+    if len(cache) >= TOKEN_CACHE_SIZE:
+        cache.clear()
+    cache[raw] = result
+    return result
+
+
+def _index(compiled: CompiledRuleSet) -> CompiledRuleSet:
+    """Sort every active rule into the index that decides when it runs: a text condition it needs, a number
+    it needs to reach (a score or a rate), or every message."""
+    by_text: dict[int, list[int]] = {}
+    always: list[int] = []
+    guarded: dict[tuple[Any, ...], list[tuple[float, int]]] = {}
+    for position, rule in enumerate(compiled.rules):
+        if rule.mode is Mode.DISABLED:
+            continue
+        if rule.required_text is not None:
+            for cid in rule.required_text:
+                by_text.setdefault(cid, []).append(position)
+            continue
+        guard = rule.when.guard()
+        if guard is None:
+            always.append(position)
+        else:
+            guarded.setdefault(guard[0], []).append((guard[1], position))
+    measures = tuple(
+        Measure(key=key, thresholds=tuple(t for t, _ in sorted(items)), positions=tuple(p for _, p in sorted(items)))
+        for key, items in guarded.items()
+    )
+    return dataclasses.replace(
+        compiled,
+        by_text={k: tuple(v) for k, v in by_text.items()},
+        always=tuple(always),
+        measures=measures,
+        staff_rules=any(not r.exempt_staff and r.mode is not Mode.DISABLED for r in compiled.rules),
+    )
 
 
 def describe(compiled: CompiledRuleSet) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ class Explanation:
         return cls(
             rule_id=str(data.get("rule_id", "")),
             rule_name=str(data.get("rule_name", "")),
-            evidence=tuple(Evidence(**{k: v for k, v in e.items() if k in fields}) for e in data.get("evidence", [])),
+            evidence=tuple(_evidence(e, fields) for e in data.get("evidence", [])),
             excerpt=str(data.get("excerpt", "")),
             guideline=str(data.get("guideline", "")),
         )
@@ -168,6 +168,11 @@ class Match:
             "explanation": self.explanation.as_dict(),
             "stop": self.stop,
         }
+
+
+def _evidence(data: Mapping[str, Any], fields: set[str]) -> Evidence:
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+    return Evidence(**values)
 
 
 _OPS = {">=": "≥", "<=": "≤", "!=": "≠", ">": ">", "<": "<", "==": "="}

@@ -26,6 +26,7 @@ import dataclasses
 import re
 import unicodedata
 from functools import lru_cache
+from typing import NamedTuple
 
 MAX_CHARS = 20_000  # a message longer than this is read up to here
 
@@ -64,13 +65,14 @@ _UNIT = r"[^\W_]"
 _JOINED_SEP = rf"(?<![\w@$]){_UNIT}(?:[.\-_·•*/\\~+,:]{_UNIT}){{2,}}(?![\w@$])"
 _JOINED_SPACE = rf"(?<![\w@$]){_UNIT}(?: {_UNIT}){{3,}}(?![\w@$])"
 _TOKENS = re.compile(rf"(?P<joined>{_JOINED_SEP}|{_JOINED_SPACE})|{_TOKEN}")
+_JOINED = re.compile(rf"{_JOINED_SEP}|{_JOINED_SPACE}")
+_PLAIN_TOKENS = re.compile(_TOKEN)
 _SEPARATORS = re.compile(r"[.\-_·•*/\\~+,: ]")
 _EDGE_SYMBOLS = "!|*"
 _RUN3 = re.compile(r"(\w)\1{2,}")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One word of a message: its folded text, its variants and where it stands in the original text."""
 
     text: str  # folded (NFKC, case-folded, look-alikes and leetspeak read): what the explanation shows
@@ -131,22 +133,33 @@ def normalize(text: str) -> NormalizedText:
     """The folded text and its tokens (see the module docstring)."""
     folded, starts, ends = fold(text)
     tokens: list[Token] = []
-    for match in _TOKENS.finditer(folded):
-        raw = match.group()
+    mapped = starts is not None and ends is not None
+    pattern = _TOKENS if _JOINED.search(folded) else _PLAIN_TOKENS
+    for match in pattern.finditer(folded):
+        info = _token_info(match.group(), match.lastgroup == "joined")
+        if info is None:
+            continue
+        lead, trail, variants = info
         start, end = match.span()
-        if match.group("joined"):
-            raw = _SEPARATORS.sub("", raw)
-        else:
-            stripped = raw.strip(_EDGE_SYMBOLS)
-            if not stripped:
-                continue
-            start += len(raw) - len(raw.lstrip(_EDGE_SYMBOLS))
-            end -= len(raw) - len(raw.rstrip(_EDGE_SYMBOLS))
-            raw = stripped
-        variants = token_variants(raw)
-        span = (starts[start], ends[end - 1]) if starts is not None and ends is not None else (start, end)
-        tokens.append(Token(text=variants[0], variants=variants, start=span[0], end=span[1]))
+        start += lead
+        end -= trail
+        if mapped:
+            start, end = starts[start], ends[end - 1]  # type: ignore[index]
+        tokens.append(Token(variants[0], variants, start, end))
     return NormalizedText(original=text, folded=folded, tokens=tuple(tokens), _starts=starts, _ends=ends)
+
+
+@lru_cache(maxsize=131_072)
+def _token_info(raw: str, joined: bool) -> tuple[int, int, tuple[str, ...]] | None:
+    """(characters cut at the start, at the end, variants) of one matched token; None when nothing is left."""
+    if joined:
+        return 0, 0, token_variants(_SEPARATORS.sub("", raw))
+    stripped = raw.strip(_EDGE_SYMBOLS)
+    if not stripped:
+        return None
+    lead = len(raw) - len(raw.lstrip(_EDGE_SYMBOLS))
+    trail = len(raw) - len(raw.rstrip(_EDGE_SYMBOLS))
+    return lead, trail, token_variants(stripped)
 
 
 @lru_cache(maxsize=131_072)
