@@ -387,3 +387,7 @@ class Notice(WorkspaceScopedModel):
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "-created_at"], name="an_notice_ws")]
+
+
+# Report schedules, reports and share links (K=8), in their own module; imported here so Django finds them.
+from communa.analytics.reporting.models import Report, ReportSchedule, ShareLink  # noqa: E402, F401
