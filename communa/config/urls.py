@@ -16,6 +16,8 @@ urlpatterns = [
     path("appeal/", include("communa.moderation.public_urls")),
     path("w/<slug:workspace>/deliveries/", include("communa.outbox.urls")),
     path("w/<slug:workspace>/team/", include("communa.accounts.team_urls")),
+    path("w/<slug:workspace>/analytics/", include("communa.analytics.urls")),
+    path("shared/reports/", include("communa.analytics.shared_urls")),
     path("w/<slug:workspace>/webhooks/", include("communa.webhooks.urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),

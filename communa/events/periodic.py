@@ -27,6 +27,7 @@ PERIODIC: dict[str, float] = {
     "communa.members.engagement.tasks.sweep_due": 3600.0,  # score decay, slow demotions, at-risk/churned
     "communa.members.engagement.tasks.key_people_due": 900.0,  # key people snapshot, every 6 h per workspace
     "communa.webhooks.tasks.retry_due": 15.0,  # webhook deliveries whose retry time has come
+    "communa.analytics.reporting.tasks.send_due_reports": 300.0,  # scheduled weekly/monthly company reports
     "communa.inbox.tasks.periodic_sweep": 30.0,  # snoozes end, questions escalate, SLA breaches, waiting points
 }
 
