@@ -1,0 +1,116 @@
+"""The demo's analytics: rollups, topics, answered questions, two goals and the anomalies of its history.
+
+Called once by build_demo after the history is ingested. The story the dashboards tell comes from the
+generated history itself (a growing community that answers itself more and more, a launch-day spike, a
+defective burr batch); this module only computes it and sets goals against it:
+- "Members answer members" (peer-reply share ≥ a target the rising trend reaches): on track;
+- "Grow monthly active members by 60% in 30 days": off track.
+Answered questions: where the inbox has not (yet) emitted question.answered for the demo's history, the
+first reply by someone else to a thread opened with a question counts as its answer (staff or member).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from communa.accounts.models import User, Workspace
+from communa.analytics import anomalies, goals, rollups, services, topics
+from communa.analytics.management.commands.analytics import backfill
+from communa.analytics.models import AnswerFact, Goal
+from communa.demo.people import BRAND_DOMAIN
+from communa.members.models import Member
+from communa.stream.models import Message
+
+
+def build_analytics(workspace: Workspace, *, actor: User | None = None) -> None:
+    _mark_team(workspace)
+    backfill(workspace, quiet=True, with_topics=True)
+    _answers(workspace)
+    today = rollups.today(workspace)
+    Goal.objects.filter(workspace=workspace).delete()
+    share = services.create_goal(
+        workspace=workspace,
+        actor=actor,
+        name="Members answer members",
+        metric="peer_reply_share",
+        comparison="gte",
+        target=0.5,
+        deadline=today + timedelta(days=60),
+        start=today - timedelta(days=1),
+    )
+    if share.current is not None and share.forecast is not None:
+        reachable = share.current + 0.6 * max(share.forecast - share.current, 0.01)
+        services.update_goal(goal=share, actor=actor, target=round(min(reachable, 0.95), 2))
+    mau = services.create_goal(
+        workspace=workspace,
+        actor=actor,
+        name="Grow monthly active members by 60%",
+        metric="mau",
+        comparison="gte",
+        target=1.0,
+        deadline=today + timedelta(days=30),
+        start=today - timedelta(days=1),
+    )
+    if mau.current:
+        services.update_goal(goal=mau, actor=actor, target=float(round(mau.current * 1.6 / 10) * 10))
+    for goal in Goal.objects.filter(workspace=workspace):
+        goals.evaluate_goal(goal)
+    now = timezone.now()
+    anomalies.detect(workspace=workspace, start=now - timedelta(days=rollups.hourly_days()), end=now)
+    topics.refresh_dirty_topics(workspace=workspace, limit=1000)
+
+
+def _mark_team(workspace: Workspace) -> None:
+    """The brand's own accounts speak for the brand: staff (unless someone already decided who is)."""
+    members = Member.objects.filter(workspace=workspace)
+    if members.filter(is_staff=True).exists():
+        return
+    team = (
+        Q(identities__email__endswith=f"@{BRAND_DOMAIN}")
+        | Q(messages__metadata__staff=True)
+        | Q(messages__metadata__power_level=100)
+    )
+    ids = set(members.filter(team).values_list("pk", flat=True))
+    Member.objects.filter(pk__in=ids).update(is_staff=True)
+
+
+def _answers(workspace: Workspace) -> None:
+    """question.answered facts from the message graph, for questions the inbox has not reported."""
+    tz = rollups.workspace_tz(workspace)
+    roots = (
+        Message.objects.filter(workspace=workspace, parent=None, member__isnull=False)
+        .filter(Q(signals__is_question=True) | Q(text__contains="?"))
+        .exclude(member__is_staff=True)
+        .values_list("id", "member_id", "source_id", "created_at")
+    )
+    known = set(AnswerFact.objects.filter(workspace=workspace).values_list("message_id", flat=True))
+    facts = []
+    for root_id, asker, source_id, asked_at in roots.iterator():
+        if root_id in known:
+            continue
+        first = (
+            Message.objects.filter(workspace=workspace, parent_id=root_id, member__isnull=False)
+            .exclude(member_id=asker)
+            .order_by("created_at")
+            .values_list("member_id", "member__is_staff", "created_at")
+            .first()
+        )
+        if first is None:
+            continue
+        member_id, is_staff, at = first
+        facts.append(
+            AnswerFact(
+                workspace=workspace,
+                message_id=root_id,
+                source_id=source_id,
+                at=at,
+                day=rollups.local_day(at, tz),
+                answered_by="staff" if is_staff else "member",
+                answerer_member_id=member_id,
+                seconds=int((at - asked_at).total_seconds()),
+            )
+        )
+    AnswerFact.objects.bulk_create(facts, ignore_conflicts=True)
