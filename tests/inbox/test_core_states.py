@@ -105,7 +105,7 @@ def test_two_people_resolving_at_once_on_two_connections(workspace: Workspace, s
             barrier.wait()
             services.change_state(conversation=mine, actor=user, state="resolved", expected_version=mine.version)
             outcomes.append("ok")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             outcomes.append(type(exc).__name__)
         finally:
             connection.close()
