@@ -1,0 +1,165 @@
+"""Analytics benchmark (PostgreSQL): overview numbers from rollups vs the same numbers from raw tables, and
+rollup throughput.
+
+    COMMUNA_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_analytics .venv/bin/python bench/analytics.py
+        [--scale 1.0]  (1.0 = 10,000,000 messages, 1,000,000 members, 2 years; --scale 0.01 for a quick run)
+
+1. Generates the community set-based with generate_series (members, three sources, messages with replies and
+   signals), then builds the rollups with the backfill's set-based rebuild.
+2. Times the overview numbers (selectors.overview over the last 30 days, with the previous period) 30 times:
+   p50/p95. Target p95 < 150 ms.
+3. Computes the same headline numbers on the fly from raw tables (messages ⋈ members ⋈ signals) and reports the
+   ratio raw / rollups (target ≥ 100×).
+4. Rollup throughput: ingests-worth batches of 1,000 new messages through rollups.apply_batch (the worker path)
+   and reports messages per second (target ≥ 1,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "communa.config.settings")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("bench/analytics.py needs PostgreSQL (COMMUNA_DATABASE_URL)")
+    call_command("migrate", verbosity=0)
+    from communa.accounts.models import Workspace
+    from communa.analytics import rollups, selectors
+    from communa.analytics.management.commands.analytics import backfill
+    from communa.connectors.models import Source
+    from communa.stream.models import Message
+
+    messages = int(10_000_000 * args.scale)
+    members = max(100, int(1_000_000 * args.scale))
+    days = 730
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
+    Workspace.objects.filter(slug="bench-analytics").delete()
+    ws = Workspace.objects.create(name="Bench analytics", slug="bench-analytics", time_zone="UTC")
+    sources = [Source.objects.create(workspace=ws, kind="import", name=f"source {i}") for i in range(3)]
+    t0 = time.perf_counter()
+    with connection.cursor() as c:
+        c.execute(
+            "INSERT INTO members_member (workspace_id, display_name, is_bot, is_staff, created_at, message_count,"
+            " first_seen_at, last_seen_at) SELECT %s, 'member ' || g, false, g %% 5000 = 0, now(), 0, %s, %s"
+            " FROM generate_series(1, %s) g",
+            [ws.pk, start, end, members],
+        )
+        c.execute("SELECT min(id) FROM members_member WHERE workspace_id = %s", [ws.pk])
+        first_member = c.fetchone()[0]
+        c.execute(
+            "INSERT INTO stream_message (workspace_id, source_id, external_id, kind, member_id, parent_external_id,"
+            " title, text, language, url, created_at, revised_at, ingested_at, metadata)"
+            " SELECT %s, (ARRAY[%s, %s, %s])[1 + g %% 3], 'm' || g, 'chat',"
+            " %s + (hashint4(g) & 2147483647) %% %s, '', '', 'message ' || g,"
+            " (ARRAY['en','it','es','ru'])[1 + (g / 7) %% 4], '',"
+            " %s::timestamptz + (g::float8 / %s) * interval '730 days', now(), now(), '{}'::jsonb"
+            " FROM generate_series(1, %s) g",
+            [ws.pk, *[s.pk for s in sources], first_member, members, start, messages, messages],
+        )
+        # every third message replies to the message before it (a peer reply most of the time)
+        c.execute(
+            "UPDATE stream_message m SET parent_id = m.id - 1 WHERE workspace_id = %s AND m.id %% 3 = 0"
+            " AND EXISTS (SELECT 1 FROM stream_message p WHERE p.id = m.id - 1 AND p.workspace_id = m.workspace_id)",
+            [ws.pk],
+        )
+        c.execute(
+            "INSERT INTO enrichment_messagesignals (message_id, workspace_id, language, sentiment, is_toxic,"
+            " is_spam, is_question, versions, explanation, sentiment_corrected, embedding_version) SELECT id, workspace_id, language,"
+            " (ARRAY['positive','neutral','negative'])[1 + id %% 3], id %% 97 = 0, false, id %% 11 = 0, '{}', '{}', '', ''"
+            " FROM stream_message WHERE workspace_id = %s",
+            [ws.pk],
+        )
+        c.execute("ANALYZE")
+    generated = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    backfill(ws, with_topics=False, quiet=False)
+    rolled = time.perf_counter() - t0
+    with connection.cursor() as c:
+        c.execute("ANALYZE")
+    rng = selectors.default_range(ws, 30)
+    timings = []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        selectors.overview(ws, rng)
+        timings.append((time.perf_counter() - t) * 1000)
+    timings.sort()
+    p50, p95 = statistics.median(timings), timings[int(0.95 * (len(timings) - 1))]
+    lo, hi = rollups.day_bounds(rng.previous().start, rng.end, rollups.workspace_tz(ws))
+    raw_sql = (
+        "SELECT count(*) FILTER (WHERE m.created_at >= %s),"
+        " count(DISTINCT m.member_id) FILTER (WHERE m.created_at >= %s),"
+        " count(*) FILTER (WHERE m.parent_id IS NOT NULL AND pm.member_id <> m.member_id AND NOT pmm.is_staff),"
+        " count(*) FILTER (WHERE s.sentiment = 'negative'), count(*) FILTER (WHERE s.is_toxic)"
+        " FROM stream_message m JOIN members_member mm ON mm.id = m.member_id"
+        " LEFT JOIN enrichment_messagesignals s ON s.message_id = m.id"
+        " LEFT JOIN stream_message pm ON pm.id = m.parent_id LEFT JOIN members_member pmm ON pmm.id = pm.member_id"
+        " WHERE m.workspace_id = %s AND m.created_at >= %s AND m.created_at < %s AND NOT mm.is_staff"
+    )
+    mid = rollups.day_bounds(rng.start, rng.end, rollups.workspace_tz(ws))[0]
+    raw_timings = []
+    for _ in range(3):
+        t = time.perf_counter()
+        with connection.cursor() as c:
+            c.execute(raw_sql, [mid, mid, ws.pk, lo, hi])
+            c.fetchall()
+            # new members and MAU from raw: first message per member, distinct over 30 days
+            c.execute(
+                "SELECT count(*) FROM (SELECT member_id, min(created_at) f FROM stream_message WHERE workspace_id = %s"
+                " GROUP BY member_id) x WHERE f >= %s",
+                [ws.pk, lo],
+            )
+        raw_timings.append((time.perf_counter() - t) * 1000)
+    raw_ms = statistics.median(raw_timings)
+    # rollup throughput: batches of 1,000 new messages through the worker path
+    batches, size = 10, 1000
+    with connection.cursor() as c:
+        c.execute("SELECT max(id) FROM stream_message")
+        top = c.fetchone()[0]
+        c.execute(
+            "INSERT INTO stream_message (workspace_id, source_id, external_id, kind, member_id, parent_external_id,"
+            " title, text, language, url, created_at, revised_at, ingested_at, metadata)"
+            " SELECT %s, %s, 'new' || g, 'chat', %s + g %% %s, '', '', 'new ' || g, 'en', '',"
+            " now() - interval '1 minute', now(), now(), '{}' FROM generate_series(1, %s) g",
+            [ws.pk, sources[0].pk, first_member, members, batches * size],
+        )
+    new_ids = list(Message.objects.filter(workspace=ws, pk__gt=top).order_by("pk").values_list("pk", flat=True))
+    t = time.perf_counter()
+    for i in range(0, len(new_ids), size):
+        rollups.apply_batch(workspace=ws, message_ids=new_ids[i : i + size])
+    rollup_s = time.perf_counter() - t
+    t = time.perf_counter()
+    rollups.refresh_dirty(workspace=ws)
+    refresh_s = time.perf_counter() - t
+    print(f"scale {args.scale}: {messages:,} messages, {members:,} members, {days} days")
+    print(f"generation {generated:.1f} s; rollup rebuild (backfill) {rolled:.1f} s")
+    print(f"overview from rollups: p50 {p50:.1f} ms, p95 {p95:.1f} ms (target p95 < 150 ms)")
+    print(f"same numbers from raw tables: {raw_ms:.0f} ms; ratio {raw_ms / p95:.0f}x (target >= 100x)")
+    rate = len(new_ids) / rollup_s
+    print(
+        f"rollup update: {len(new_ids):,} messages in {rollup_s:.2f} s = {rate:,.0f} messages/s (target >= 1,000);"
+        f" distinct-count refresh of today {refresh_s:.2f} s (every minute)"
+    )
+
+
+if __name__ == "__main__":
+    main()
