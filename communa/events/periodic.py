@@ -29,6 +29,7 @@ PERIODIC: dict[str, float] = {
     "communa.webhooks.tasks.retry_due": 15.0,  # webhook deliveries whose retry time has come
     "communa.analytics.reporting.tasks.send_due_reports": 300.0,  # scheduled weekly/monthly company reports
     "communa.inbox.tasks.periodic_sweep": 30.0,  # snoozes end, questions escalate, SLA breaches, waiting points
+    "communa.members.privacy.enqueue_due_retention": 3600,  # message retention per workspace
 }
 
 # Analytics (communa/analytics/tasks.py): distinct counts of dirty days, topics, goals, anomalies, hourly pruning.

@@ -14,7 +14,9 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from communa.accounts.models import Workspace
 from communa.core.pagination import InvalidCursor
-from communa.members.models import Identity, Member, MergeRecord, MergeSuggestion
+from communa.members.models import Identity, Member, MergeRecord, MergeSuggestion, Segment
+from communa.members.segments import MemberFilter, filter_members
+from communa.members.segments import members_in_segment as _members_in_segment
 from communa.stream.models import Message
 
 # Sort orders of the member list (newest or most first) and the column each sorts on.
@@ -27,6 +29,8 @@ class MemberQuery:
     q: str = ""
     platform: str = ""
     sort: str = "last_seen"
+    # The full member filter (segments.py); when set, it decides which members, and q/platform are unused.
+    flt: MemberFilter | None = None
 
 
 @dataclasses.dataclass
@@ -52,6 +56,8 @@ def platforms_in_use(workspace: Workspace) -> list[str]:
 
 
 def _filtered(workspace: Workspace, query: MemberQuery) -> QuerySet[Member]:
+    if query.flt is not None:
+        return filter_members(workspace=workspace, flt=query.flt)
     members = active_members(workspace)
     if query.q:
         text = query.q.strip()
@@ -179,3 +185,8 @@ def identities_of(*, workspace: Workspace, member_ids: Sequence[int]) -> dict[in
         if identity.member_id is not None:
             grouped[identity.member_id].append(identity)
     return grouped
+
+
+def members_in_segment(workspace: Workspace, segment: Segment) -> QuerySet[Member]:
+    """The members of a saved segment, now (for analytics, publishing targets, automations)."""
+    return _members_in_segment(workspace=workspace, segment=segment)

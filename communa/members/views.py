@@ -19,11 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 from communa.accounts.access import access_workspace, can
 from communa.accounts.models import User
 from communa.accounts.roles import Perm
-from communa.core.pagination import InvalidCursor
-from communa.members import selectors
+from communa.members import manage_views, selectors
 from communa.members.engagement.views import profile_context
 from communa.members.models import Member, MergeRecord, MergeSuggestion
-from communa.members.selectors import MemberQuery
 from communa.members.services import MergeError, decide_suggestion, undo_merge
 
 PAGE_SIZE = 50
@@ -48,41 +46,6 @@ def _user(request: HttpRequest) -> User:
 
 @login_required
 @require_GET
-def index(request: HttpRequest, workspace: str) -> HttpResponse:
-    """The member list: search by name or handle, filter by platform, sort, keyset pages."""
-    ws = access_workspace(request.user, workspace, Perm.VIEW_MEMBERS)
-    sort = request.GET.get("sort", "last_seen")
-    query = MemberQuery(
-        q=request.GET.get("q", "").strip()[:200],
-        platform=request.GET.get("platform", "")[:120],
-        sort=sort if sort in SORT_LABELS else "last_seen",
-    )
-    try:
-        page = selectors.member_page(workspace=ws, query=query, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
-    except InvalidCursor:
-        page = selectors.member_page(workspace=ws, query=query, cursor=None, limit=PAGE_SIZE)
-    params = request.GET.copy()
-    params.pop("cursor", None)
-    return render(
-        request,
-        "members/index.html",
-        {
-            "workspace": ws,
-            "page": page,
-            "query": query,
-            "platforms": selectors.platforms_in_use(ws),
-            "sort_labels": SORT_LABELS,
-            "params": params,
-            "is_first_page": not request.GET.get("cursor"),
-            "pending_count": selectors.pending_suggestions(workspace=ws).count()
-            if can(request.user, ws, Perm.MANAGE_MEMBERS)
-            else None,
-        },
-    )
-
-
-@login_required
-@require_GET
 def profile(request: HttpRequest, workspace: str, member_id: int) -> HttpResponse:
     """One person across platforms: identities, activity, languages, timeline, recent merges."""
     ws = access_workspace(request.user, workspace, Perm.VIEW_MEMBERS)
@@ -99,6 +62,7 @@ def profile(request: HttpRequest, workspace: str, member_id: int) -> HttpRespons
             "workspace": ws,
             "profile": selectors.member_profile(workspace=ws, member=member),
             "can_manage": can(request.user, ws, Perm.MANAGE_MEMBERS),
+            **manage_views.profile_extras(request, ws, member),  # tags, notes, fields, consent
             **profile_context(request, ws, member),  # engagement, facts, paged timeline, other apps' panels
         },
     )
