@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("communa.accounts.urls")),
     path("hooks/", include("communa.ingest.urls")),
     path("w/<slug:workspace>/stream/", include("communa.stream.urls")),
+    path("w/<slug:workspace>/inbox/", include("communa.inbox.urls")),
     path("w/<slug:workspace>/members/", include("communa.members.urls")),
     path("w/<slug:workspace>/signals/", include("communa.enrichment.urls")),
     path("w/<slug:workspace>/sources/", include("communa.connectors.urls")),

@@ -1,0 +1,208 @@
+"""The inbox list as the page and the API ask for it: one filter, parsed once; keyset pages; capped counts.
+
+`InboxFilter` reads the query string (state, assignee, team, source, priority band, language, text, SLA
+breached, sort) and compiles onto selectors.conversation_list, which owns visibility (a volunteer sees only
+what is assigned to them or their teams). Pages are keyset-based over the sort's columns, so a page costs
+the same at row 50 and at row 500,000 and stays stable while conversations arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils.functional import Promise
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+
+from communa.inbox import selectors
+from communa.inbox.models import Conversation
+from communa.inbox.selectors import InboxAccess
+
+PAGE_SIZE = 50
+COUNT_CAP = 1000  # tabs say "999+" beyond this: an exact count of a million rows is not worth its cost
+MAX_TEXT = 200
+
+# Priority bands over the computed 0–100 score (triage.py): a question waiting 2 hours is "high".
+PRIORITY_BANDS: dict[str, tuple[int, int]] = {"urgent": (60, 101), "high": (40, 60), "normal": (20, 40), "low": (0, 20)}
+PRIORITY_LABELS: dict[str, str | Promise] = {
+    "urgent": _("Urgent"), "high": _("High"), "normal": _("Normal"), "low": _("Low"),
+}  # fmt: skip
+SORT_LABELS: dict[str, str | Promise] = {
+    "priority": _("Most urgent first"), "newest": _("Newest activity first"), "oldest": _("Oldest activity first"),
+}  # fmt: skip
+# Each sort: (field, descending) columns; the last is always the id, so the order is total.
+SORT_KEYS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "priority": (("priority", True), ("last_message_at", True), ("id", True)),
+    "newest": (("last_message_at", True), ("id", True)),
+    "oldest": (("last_message_at", False), ("id", False)),
+}
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def priority_band(priority: int) -> str:
+    return next(band for band, (low, high) in PRIORITY_BANDS.items() if low <= priority < high)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 19 else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InboxFilter:
+    state: str = "open"  # a state, or "all"
+    assignee: str = ""  # "me", "unassigned", a user id, or "" for anyone
+    team: int | None = None
+    source: int | None = None
+    priority: str = ""  # a PRIORITY_BANDS key
+    language: str = ""
+    q: str = ""
+    breached: bool = False
+    sort: str = "priority"
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any]) -> InboxFilter:
+        """Tolerant: a value that makes no sense is ignored, never an error (the page keeps working)."""
+        state = str(params.get("state") or "open")
+        assignee = str(params.get("assignee") or "")
+        priority = str(params.get("priority") or "")
+        sort = str(params.get("sort") or "priority")
+        return cls(
+            state=state if state in {*Conversation.State.values, "all"} else "open",
+            assignee=assignee if assignee in {"me", "unassigned"} or _int(assignee) is not None else "",
+            team=_int(params.get("team")),
+            source=_int(params.get("source")),
+            priority=priority if priority in PRIORITY_BANDS else "",
+            language=str(params.get("language") or "")[:12].strip().lower(),
+            q=str(params.get("q") or "")[:MAX_TEXT].strip(),
+            breached=str(params.get("breached") or "") in {"1", "true", "on"},
+            sort=sort if sort in SORT_KEYS else "priority",
+        )
+
+    def params(self) -> dict[str, str]:
+        """The non-default values, for links and the API."""
+        default = InboxFilter()
+        out: dict[str, str] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value != getattr(default, field.name):
+                out[field.name] = "1" if value is True else str(value)
+        return out
+
+    def query_string(self) -> str:
+        return urlencode(self.params())
+
+    @property
+    def is_default(self) -> bool:
+        return not self.params()
+
+
+def filtered(*, access: InboxAccess, flt: InboxFilter) -> QuerySet[Conversation]:
+    qs = selectors.conversation_list(
+        access=access, state=flt.state, assignee=flt.assignee, team_id=flt.team, source_id=flt.source,
+        breached=flt.breached, sort=flt.sort,
+    )  # fmt: skip
+    if flt.priority:
+        low, high = PRIORITY_BANDS[flt.priority]
+        qs = qs.filter(priority__gte=low, priority__lt=high)
+    if flt.language:
+        qs = qs.filter(Q(language=flt.language) | Q(language__startswith=f"{flt.language}-"))
+    if flt.q:
+        text = Q(subject__icontains=flt.q) | Q(preview__icontains=flt.q) | Q(member__display_name__icontains=flt.q)
+        qs = qs.filter(text | Q(pk=_int(flt.q.lstrip("#"))) if _int(flt.q.lstrip("#")) else text)
+    return qs
+
+
+# --- keyset pages ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Conversation]
+    next_cursor: str | None
+
+
+def _encode(values: list[Any]) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, keys: tuple[tuple[str, bool], ...]) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise InvalidCursor("invalid cursor")
+        return [
+            datetime.fromisoformat(v) if field.endswith("_at") else int(v)
+            for v, (field, _descending) in zip(values, keys, strict=True)
+        ]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor("invalid cursor") from exc
+
+
+def _after(keys: tuple[tuple[str, bool], ...], values: list[Any]) -> Q:
+    """Rows after `values` in the order `keys`: (a < x) OR (a = x AND b < y) OR …, one index range scan."""
+    condition = Q()
+    for i, (field, descending) in enumerate(keys):
+        step = Q(**{f"{field}__{'lt' if descending else 'gt'}": values[i]})
+        for j, (earlier, _descending) in enumerate(keys[:i]):
+            step &= Q(**{earlier: values[j]})
+        condition |= step
+    return condition
+
+
+def paginate(qs: QuerySet[Conversation], *, sort: str, cursor: str | None, limit: int = PAGE_SIZE) -> Page:
+    keys = SORT_KEYS.get(sort, SORT_KEYS["priority"])
+    if cursor:
+        qs = qs.filter(_after(keys, _decode(cursor, keys)))
+    rows = list(qs[: limit + 1])
+    items = rows[:limit]
+    following = None
+    if len(rows) > limit and items:
+        following = _encode([getattr(items[-1], field) for field, _descending in keys])
+    return Page(items=items, next_cursor=following)
+
+
+# --- the tabs' numbers --------------------------------------------------------------------------------
+
+
+def tab_counts(*, access: InboxAccess) -> dict[str, int]:
+    """Open, mine, unassigned, pending, snoozed: each counted up to COUNT_CAP (one cheap query each)."""
+    visible = selectors.visible(access=access)
+    open_ = visible.filter(state=Conversation.State.OPEN)
+    queries = {
+        "open": open_,
+        "mine": open_.filter(assignee=access.user),
+        "unassigned": open_.filter(assignee=None),
+        "pending": visible.filter(state=Conversation.State.PENDING),
+        "snoozed": visible.filter(state=Conversation.State.SNOOZED),
+    }
+    return {name: qs.order_by()[:COUNT_CAP].count() for name, qs in queries.items()}
+
+
+# Built-in views: a name, a label, and the filter they apply. People keep their own views in the browser.
+VIEWS: dict[str, tuple[str | Promise, dict[str, str]]] = {
+    "open": (_("All open"), {}),
+    "mine": (_("Mine"), {"assignee": "me"}),
+    "unassigned": (_("Unassigned"), {"assignee": "unassigned"}),
+    "urgent": (_("Urgent"), {"priority": "urgent"}),
+    "breached": (_("SLA breached"), {"breached": "1"}),
+    "pending": (_("Waiting for the member"), {"state": "pending"}),
+    "snoozed": (_("Snoozed"), {"state": "snoozed"}),
+    "resolved": (_("Resolved"), {"state": "resolved", "sort": "newest"}),
+}
+
+
+def view_of(flt: InboxFilter) -> str:
+    """The built-in view the filter is exactly, or ""."""
+    params = flt.params()
+    return next((name for name, (_label, wanted) in VIEWS.items() if wanted == params), "")
