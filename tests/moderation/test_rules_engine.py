@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -128,6 +128,4 @@ def test_reply_text_in_the_message_language(insults) -> None:  # type: ignore[no
     assert insults.reply_text(warn, facts("x", language="it"), member="Bob", rule=rule) == (
         "Per favore, Bob, niente insulti."
     )
-    assert insults.reply_text(warn, facts("x", language="ru"), member="Bob", rule=rule) == (
-        "Please keep it kind, Bob."
-    )
+    assert insults.reply_text(warn, facts("x", language="ru"), member="Bob", rule=rule) == ("Please keep it kind, Bob.")

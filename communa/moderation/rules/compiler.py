@@ -175,10 +175,10 @@ class _Compiler:
             _fail(node, f"cannot read this value: {error.problem}")
 
     def text(self, node: yaml.Node, what: str, limit: int = 500) -> str:
-        value = self.scalar(node)
-        if isinstance(value, bool) or value is None or isinstance(value, list | dict):
-            _fail(node, f"{what} must be text")
-        value = str(value)
+        # Text as written: YAML 1.1 would read `off`, `no`, `yes` or `1e3` as something else.
+        if not isinstance(node, yaml.ScalarNode):
+            _fail(node, f"{what} must be text, not a list or a mapping")
+        value = str(node.value)
         if len(value) > limit:
             _fail(node, f"{what} is longer than {limit} characters")
         return value
@@ -195,7 +195,8 @@ class _Compiler:
         seen: set[str] = set()
         out = []
         for key_node, value_node in node.value:
-            key = self.scalar(key_node)
+            # Keys are names as written: YAML 1.1 would read `on:`, `no:` or `yes:` as booleans.
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.scalar(key_node)
             if not isinstance(key, str):
                 _fail(key_node, f"expected a name, found {key!r}")
             if key in seen:
