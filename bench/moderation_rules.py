@@ -32,6 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from communa.moderation.rules import MessageFacts, compile_ruleset, evaluate  # noqa: E402
 
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Linux
+    resource = None  # type: ignore[assignment]
+WORD_FORMS = "in memory" if os.environ.get("COMMUNA_RULES_WORD_FORMS", "").lower() == "memory" else "streamed"
+
 TARGET = 5000.0
 LANGS = ("en", "it", "es", "ru", "fr", "de", "pt")
 
@@ -472,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"throughput: {rate_per_second:,.0f} messages/second of CPU time on one core "
           f"({cpu_seconds / len(timed) * 1e6:.0f} µs per message); wall clock {wall_rate:,.0f}/s "
           f"(load average {load:.1f}: other processes share the core)")  # fmt: skip
+    if resource is not None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak memory of this process: {peak:,.0f} MB (word-form dictionaries: {WORD_FORMS})")
     print(f"ratio to the 5,000 messages/second target: {rate_per_second / TARGET:.2f}x")
     return 0
 

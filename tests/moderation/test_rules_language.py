@@ -114,7 +114,7 @@ def test_empty_text_is_an_empty_rule_set() -> None:
         ("rules:\n  - id: a\n    when: {score: {toxicty: 0.8}}\n    actions: [queue]\n", 3, 20, "did you mean `toxicity`"),
         ("rules:\n  - id: a\n    when: {score: {toxicity: 1.5}}\n    actions: [queue]\n", 3, 30, "between 0 and 1"),
         ("rules:\n  - id: a\n    when: {score: {toxicity: 'about 0.8'}}\n    actions: [queue]\n", 3, 30, "cannot read"),
-        ("rules:\n  - id: a\n    when: {words: [x]}\n    actions: [delete]\n", 4, 15, "unknown action `delete`"),
+        ("rules:\n  - id: a\n    when: {words: [x]}\n    actions: [mutte]\n", 4, 15, "unknown action `mutte` (did you mean `mute`?)"),
         ("rules:\n  - id: a\n    when: {words: [x]}\n    actions: [{mute: 10 years}]\n", 4, 22, "as a duration"),
         ("rules:\n  - id: a\n    when: {words: [x]}\n    actions: [{reply: nope}]\n", 4, 23, "no template named `nope`"),
         ("rules:\n  - id: a\n    when: {words: [x]}\n    actions: []\n", 4, 14, "`actions` is a list"),

@@ -682,7 +682,7 @@ class _Compiler:
                 _fail(item, "an action is a name (`- remove`) or a name with a value (`- mute: 1h`)")
             kind_name = name.strip().lower().replace("-", "_").replace(" ", "_")
             kinds = [k.value for k in ActionKind]
-            if kind_name == "hide":
+            if kind_name in ("hide", "delete"):
                 kind_name = "remove"
             if kind_name not in kinds:
                 _fail(
