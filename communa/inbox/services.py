@@ -376,6 +376,28 @@ def add_note(*, conversation: Conversation, author: User, text: str) -> Internal
     return note
 
 
+def open_conversation(*, workspace: Workspace, actor: User, message_id: int) -> Conversation:
+    """A person opens a conversation on a message of the stream ("needs an answer"), reason "manual"."""
+    from communa.inbox.selectors import inbox_scope
+    from communa.inbox.triage import open_for_message
+
+    membership = user_in_workspace(workspace=workspace, user=actor)
+    if membership is None or inbox_scope(membership.role) != "all":
+        raise PermissionError("not allowed")
+    message = (
+        Message.objects.select_related("source", "member", "identity", "thread", "parent__member")
+        .filter(workspace=workspace, pk=message_id)
+        .first()
+    )
+    if message is None:
+        raise InboxError("That message is not in this workspace.")
+    conversation = open_for_message(message, reason=Conversation.Reason.MANUAL)
+    record(
+        workspace=workspace, actor=actor, action="inbox.opened", target=conversation, data={"message_id": message_id}
+    )
+    return conversation
+
+
 def mark_composing(*, conversation: Conversation, user: User, now: datetime | None = None) -> None:
     """The person has the composer open and is typing: others see "X is replying" for COMPOSING_TTL."""
     Composing.objects.update_or_create(conversation=conversation, user=user, defaults={"at": now or timezone.now()})

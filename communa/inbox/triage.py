@@ -655,3 +655,32 @@ def wake_snoozed(*, now: datetime | None = None, limit: int = 1000) -> int:
             conversation.save()
             woken += 1
     return woken
+
+
+def open_for_message(
+    message: Message, *, reason: str, now: datetime | None = None, auto_assign: bool = False
+) -> Conversation:
+    """Open (or return) the conversation of `message` for `reason`, whatever its age and signals: a person's
+    "open in inbox" from the stream (reason "manual"), the demo. A question reason marks the message as a
+    question for needs-reply. Idempotent: the message joins once."""
+    now = now or timezone.now()
+    key, kind = key_for(message)
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("sla_policy")
+            .filter(workspace_id=message.workspace_id, key=key)
+            .first()
+        )
+        if conversation is None:
+            conversation = _open(message, key=key, kind=kind, reason=reason, now=now)
+            _member_message(conversation, message, reasons=[reason], now=now, opening=True)
+            if auto_assign:
+                from communa.inbox.assignment import auto_assign as assign_by_rule
+
+                assign_by_rule(conversation, now=now)
+        elif not ConversationMessage.objects.filter(conversation=conversation, message=message).exists():
+            _member_message(conversation, message, reasons=[reason], now=now, opening=False)
+        if reason == Reason.QUESTION:
+            ConversationMessage.objects.filter(conversation=conversation, message=message).update(is_question=True)
+    return conversation
