@@ -255,3 +255,16 @@ def test_backtest_reports_history_out_of_order() -> None:
     result = backtest(compiled, [msg("a", n=1, seconds=10), msg("b", n=2, seconds=0)])
     assert result.out_of_order == 1
     assert result.warnings == ["1 messages were not in time order: rate conditions may be off"]
+
+
+def test_modes_changed_after_compiling_keep_the_indexes_right() -> None:
+    compiled = compile_ruleset(ORDERED)
+    assert ids(evaluate(compiled, msg("spam"))) == ["logged", "stopper"]
+    changed = compiled.with_modes({"off": "enabled", "stopper": Mode.DISABLED, "logged": "disabled"})
+    assert ids(evaluate(changed, msg("spam"))) == ["off", "after"]
+    # the moderation app may also replace the rules itself
+    import dataclasses
+
+    rules = tuple(r.with_mode(Mode.DISABLED) if r.rule_id == "after" else r for r in changed.rules)
+    assert ids(evaluate(dataclasses.replace(changed, rules=rules), msg("spam"))) == ["off"]
+    assert ids(evaluate(compiled, msg("spam"))) == ["logged", "stopper"]  # the original is unchanged

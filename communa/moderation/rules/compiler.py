@@ -41,7 +41,6 @@ from communa.moderation.rules.engine import (
     RegexGroup,
     Template,
     WordEntry,
-    _index,
 )
 from communa.moderation.rules.errors import RuleError
 from communa.moderation.rules.explain import Action, ActionKind, Mode
@@ -316,20 +315,15 @@ class _Compiler:
             self.regex_group(on_original, case_sensitive, entries)
             for (on_original, case_sensitive), entries in self.regexes.items()
         )
-        return _index(
-            CompiledRuleSet(
-                rules=ordered,
-                templates=dict(self.templates),
-                languages=self.languages,
-                warning_share=warning_share,
-                rate_horizon_seconds=self.horizon,
-                word_index={k: tuple(v) for k, v in self.words.items()},
-                phrase_index={k: tuple(v) for k, v in self.phrases.items()},
-                regex_groups=groups,
-                by_text={},
-                always=(),
-                staff_rules=False,
-            )
+        return CompiledRuleSet(
+            rules=ordered,
+            templates=dict(self.templates),
+            languages=self.languages,
+            warning_share=warning_share,
+            rate_horizon_seconds=self.horizon,
+            word_index={k: tuple(v) for k, v in self.words.items()},
+            phrase_index={k: tuple(v) for k, v in self.phrases.items()},
+            regex_groups=groups,
         )
 
     def regex_group(self, on_original: bool, case_sensitive: bool, entries: list[RegexEntry]) -> RegexGroup:

@@ -108,10 +108,6 @@ class CompiledRuleSet:
     word_index: Mapping[Key, tuple[WordEntry, ...]]
     phrase_index: Mapping[Key, tuple[PhraseEntry, ...]]
     regex_groups: tuple[RegexGroup, ...]
-    by_text: Mapping[int, tuple[int, ...]]  # text condition id → positions of rules that require it
-    always: tuple[int, ...]  # positions of the rules to evaluate on every message
-    staff_rules: bool  # some rule applies to staff and bots
-    measures: tuple[Measure, ...] = ()
     # Per rule set: token variants → (keys, word entries hit). Bounded; safe to share (a dict, GIL-atomic ops).
     token_cache: dict[tuple[str, ...], tuple[frozenset[Key], tuple[WordEntry, ...]]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
@@ -119,6 +115,23 @@ class CompiledRuleSet:
     raw_cache: dict[str, tuple[str, frozenset[Key], tuple[WordEntry, ...], bool]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
+    # Which rules run when, derived from `rules` (so `dataclasses.replace(compiled, rules=...)` stays right):
+    by_text: Mapping[int, tuple[int, ...]] = dataclasses.field(init=False, repr=False)  # text condition → rules
+    always: tuple[int, ...] = dataclasses.field(init=False, repr=False)  # rules to evaluate on every message
+    measures: tuple[Measure, ...] = dataclasses.field(init=False, repr=False)  # rules guarded by a number
+    staff_rules: bool = dataclasses.field(init=False, repr=False)  # some active rule applies to staff and bots
+
+    def __post_init__(self) -> None:
+        by_text, always, measures, staff_rules = _index(self.rules)
+        object.__setattr__(self, "by_text", by_text)
+        object.__setattr__(self, "always", always)
+        object.__setattr__(self, "measures", measures)
+        object.__setattr__(self, "staff_rules", staff_rules)
+
+    def with_modes(self, modes: Mapping[str, Mode | str]) -> CompiledRuleSet:
+        """The same rule set with some rules' modes changed (rule id → enabled | log_only | disabled)."""
+        rules = tuple(r.with_mode(Mode(modes[r.rule_id])) if r.rule_id in modes else r for r in self.rules)
+        return dataclasses.replace(self, rules=rules)
 
     def rule(self, rule_id: str) -> CompiledRule | None:
         return next((r for r in self.rules if r.rule_id == rule_id), None)
@@ -132,7 +145,7 @@ class CompiledRuleSet:
             r.with_mode(Mode.ENABLED) if rule_ids is None or r.rule_id in rule_ids else r.with_mode(Mode.DISABLED)
             for r in self.rules
         )
-        return _index(dataclasses.replace(self, rules=rules, token_cache={}, raw_cache={}))
+        return dataclasses.replace(self, rules=rules)
 
     def reply_text(
         self, action: Action, facts: MessageFacts, *, member: str = "", rule: CompiledRule | None = None
@@ -272,7 +285,7 @@ def evaluate(  # noqa: C901 - the candidate rules from each index, then the rule
     rules = compiled.rules
     for position in sorted(set(positions)):
         rule = rules[position]
-        if exempt and rule.exempt_staff:
+        if rule.mode is Mode.DISABLED or (exempt and rule.exempt_staff):
             continue
         if not rule.when.test(ctx):
             continue
@@ -409,13 +422,15 @@ def _raw_info(compiled: CompiledRuleSet, raw: str) -> RawInfo:
     return result
 
 
-def _index(compiled: CompiledRuleSet) -> CompiledRuleSet:
+def _index(
+    rules: tuple[CompiledRule, ...],
+) -> tuple[dict[int, tuple[int, ...]], tuple[int, ...], tuple[Measure, ...], bool]:
     """Sort every active rule into the index that decides when it runs: a text condition it needs, a number
     it needs to reach (a score or a rate), or every message."""
     by_text: dict[int, list[int]] = {}
     always: list[int] = []
     guarded: dict[tuple[Any, ...], list[tuple[float, int]]] = {}
-    for position, rule in enumerate(compiled.rules):
+    for position, rule in enumerate(rules):
         if rule.mode is Mode.DISABLED:
             continue
         if rule.required_text is not None:
@@ -431,13 +446,8 @@ def _index(compiled: CompiledRuleSet) -> CompiledRuleSet:
         Measure(key=key, thresholds=tuple(t for t, _ in sorted(items)), positions=tuple(p for _, p in sorted(items)))
         for key, items in guarded.items()
     )
-    return dataclasses.replace(
-        compiled,
-        by_text={k: tuple(v) for k, v in by_text.items()},
-        always=tuple(always),
-        measures=measures,
-        staff_rules=any(not r.exempt_staff and r.mode is not Mode.DISABLED for r in compiled.rules),
-    )
+    staff_rules = any(not r.exempt_staff and r.mode is not Mode.DISABLED for r in rules)
+    return {k: tuple(v) for k, v in by_text.items()}, tuple(always), measures, staff_rules
 
 
 def describe(compiled: CompiledRuleSet) -> list[dict[str, Any]]:
