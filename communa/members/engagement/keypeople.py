@@ -201,7 +201,9 @@ def _champions(run: KeyPeopleRun, workspace: Workspace, excluded: set[int]) -> l
         if row.member_id in excluded or len(people) >= PER_CATEGORY:
             continue
         figures = {"score": round(row.score, 1), "since": row.level_since.isoformat(), "recent": row.recent}
-        reasons = [{"code": "champion", "score": round(row.score), "since": row.level_since.isoformat()}]
+        reasons = [
+            {"code": "champion", "score": round(row.score), "since": row.level_since.isoformat(), "recent": row.recent}
+        ]
         people.append(
             _person(run, row.member_id, KeyPerson.Category.CHAMPION, len(people) + 1, row.score, figures, reasons)
         )

@@ -223,7 +223,8 @@ def describe_reason(reason: dict[str, Any]) -> str:
         return _("Active on %(platforms)s.") % {"platforms": ", ".join(reason["platforms"])}
     if code == "champion":
         since = datetime.fromisoformat(reason["since"])
-        return _("Champion since %(since)s; score %(score)s.") % {"since": _day(since), "score": reason["score"]}
+        values = {"since": _day(since), "score": reason["score"], "summary": activity_summary(reason.get("recent", {}))}
+        return _("Champion since %(since)s: %(summary)s in 30 days; score %(score)s.") % values
     if code == "rising":
         return _("Score %(before)s → %(score)s in 30 days.") % {"before": reason["before"], "score": reason["score"]}
     if code == "bridge":

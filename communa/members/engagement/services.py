@@ -207,17 +207,28 @@ def _first_replies(workspace: Workspace, batch: dict[int, _Msg], context: dict[i
 def record_activity(*, workspace: Workspace, message_ids: Sequence[int]) -> set[int]:
     """Write the weighted activity a batch of messages produces; return the members whose score changed.
 
-    Safe to run twice (one row per cause and kind). Replies whose question arrives later are counted by the
-    next `rebuild_activity` (a batch replayed out of order is rare: ingest links parents both ways).
+    Safe to run twice: what the batch's messages produce replaces what they produced before (one row per cause
+    and kind). Replies whose question arrives (or is classified) in a later batch are counted by the next
+    `rebuild_activity`.
     """
     batch = _load(workspace, message_ids)
     related = {m.parent_id for m in batch.values() if m.parent_id} | {m.root_id for m in batch.values() if m.root_id}
     context = {**_load(workspace, [pk for pk in related if pk is not None and pk not in batch]), **batch}
     excluded = _excluded(workspace, {m.member_id for m in context.values() if m.member_id is not None})
     rows = _Builder(workspace, batch, context, excluded).build(_first_replies(workspace, batch, context))
-    for chunk in chunked(rows, 500):
-        ActivityEvent.objects.bulk_create(chunk, ignore_conflicts=True)
-    affected = {row.member_id for row in rows}
+    with transaction.atomic():
+        # The batch's messages may have been read before (an edit, signals stored after a first pass): what they
+        # produce now replaces what they produced then. Accepted answers the inbox reported are kept.
+        affected: set[int] = set()
+        for part in chunked(sorted(batch)):
+            stale = ActivityEvent.objects.filter(workspace=workspace, cause_id__in=part).exclude(
+                kind=ActivityKind.ACCEPTED_ANSWER
+            )
+            affected.update(stale.values_list("member_id", flat=True))
+            stale.delete()
+        for chunk in chunked(rows, 500):
+            ActivityEvent.objects.bulk_create(chunk, ignore_conflicts=True)
+    affected |= {row.member_id for row in rows}
     affected.update(m.member_id for m in batch.values() if m.member_id is not None and m.member_id not in excluded)
     return affected
 

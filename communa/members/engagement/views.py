@@ -24,6 +24,7 @@ from communa.members.models import Member
 from communa.stream.models import Message
 
 TIMELINE_PAGE = 25
+SHOWN_PER_CATEGORY = 10  # of the snapshot's 20: the page stays short; the API has them all
 # Panels other apps render about a member, loaded by HTMX when the app provides them (URL name → title).
 PANELS = (
     ("inbox:member_panel", "conversations"),
@@ -92,7 +93,7 @@ def key_people(request: HttpRequest, workspace: str) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.VIEW_MEMBERS)
     snapshot = selectors.key_people(workspace=ws)
     sections = [
-        (category, KeyPerson.Category(category).label, _describe(snapshot.categories[category]))
+        (category, KeyPerson.Category(category).label, _describe(snapshot.categories[category][:SHOWN_PER_CATEGORY]))
         for category in (
             KeyPerson.Category.CHAMPION,
             KeyPerson.Category.INFLUENCER,
