@@ -84,8 +84,9 @@ def main() -> None:
         )
         c.execute(
             "INSERT INTO enrichment_messagesignals (message_id, workspace_id, language, sentiment, is_toxic,"
-            " is_spam, is_question, versions, explanation, sentiment_corrected, embedding_version) SELECT id, workspace_id, language,"
-            " (ARRAY['positive','neutral','negative'])[1 + id %% 3], id %% 97 = 0, false, id %% 11 = 0, '{}', '{}', '', ''"
+            " is_spam, is_question, versions, explanation, sentiment_corrected, embedding_version)"
+            " SELECT id, workspace_id, language, (ARRAY['positive','neutral','negative'])[1 + id %% 3],"
+            " id %% 97 = 0, false, id %% 11 = 0, '{}', '{}', '', ''"
             " FROM stream_message WHERE workspace_id = %s",
             [ws.pk],
         )

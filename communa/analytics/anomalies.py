@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from statistics import median
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
@@ -126,6 +127,7 @@ def _store(
     explanation = explain(
         workspace=workspace, metric=metric, start=hour, end=hour + timedelta(hours=1), source_id=source_id
     )
+    topic_rows = cast(list[dict[str, Any]], explanation.get("topics", []))
     try:
         with transaction.atomic():
             anomaly = Anomaly.objects.create(
@@ -152,7 +154,7 @@ def _store(
                 "observed": observed,
                 "expected": expected,
                 "score": anomaly.score,
-                "topics": [t["term"] for t in explanation.get("topics", [])][:5],
+                "topics": [t["term"] for t in topic_rows][:5],
             }
             emit(workspace_id=workspace.pk, name="anomaly.detected", data=data)
             Notice.objects.create(

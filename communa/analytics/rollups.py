@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,7 +61,7 @@ from communa.analytics.models import (
     MessageFact,
     RollupState,
 )
-from communa.core.bulk import chunked, table, upsert
+from communa.core.bulk import adapt_rows, chunked, select_in, table, upsert
 from communa.outbox.models import OutboxItem
 from communa.stream.models import Message
 
@@ -257,9 +257,79 @@ class BatchResult:
 def _related_ids(workspace: Workspace, message_ids: Sequence[int]) -> list[int]:
     """The batch plus replies to it: a reply that arrived before its parent is a peer reply only now."""
     ids = set(message_ids)
-    for chunk in chunked(list(message_ids)):
-        ids.update(Message.objects.filter(workspace=workspace, parent_id__in=chunk).values_list("id", flat=True))
+    sql = f"SELECT id FROM {table(Message)} WHERE workspace_id = %s AND parent_id IN ({{marks}})"  # noqa: S608
+    ids.update(row[0] for row in select_in(sql, params=[workspace.pk], values=list(message_ids)))
     return sorted(ids)
+
+
+def _read_facts(qs: QuerySet[Any], ids: Sequence[int], id_field: str) -> dict[int, Fact]:
+    names = [f for f in FACT_FIELDS if f != "workspace_id"]
+    out: dict[int, Fact] = {}
+    postgres = connection.vendor == "postgresql"
+    column = f"{table(qs.model)}.{connection.ops.quote_name(qs.model._meta.get_field(id_field).column)}"
+    for chunk in chunked(ids, 5000 if postgres else 500):
+        if postgres:  # one array parameter instead of a placeholder per id
+            scoped = qs.extra(where=[f"{column} = ANY(%s)"], params=[list(chunk)])  # noqa: S610
+        else:
+            scoped = qs.filter(**{f"{id_field}__in": chunk})
+        for row in scoped.values(*names):
+            fact = _as_fact(row)
+            out[fact.message_id] = fact
+    return out
+
+
+@dataclass(slots=True)
+class _Deltas:
+    """What a batch changes: counter deltas per rollup key, the facts to store or drop, the days touched."""
+
+    hour_floor: datetime
+    daily: dict[tuple[date, int, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    hourly: dict[tuple[datetime, int, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    members: dict[tuple[date, int, int, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    changed: list[Fact] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+    days: set[date] = field(default_factory=set)
+
+    def count(self, fact: Fact, sign: int) -> None:
+        """Add (sign 1) or take back (sign −1) one message's contribution."""
+        self.days.add(fact.day)
+        _add(self.daily, (fact.day, fact.source_id, fact.language), _daily_contribution(fact), sign)
+        if fact.hour >= self.hour_floor:
+            _add(self.hourly, (fact.hour, fact.source_id, fact.language), _hourly_contribution(fact), sign)
+        if fact.member_id is not None:
+            key = (fact.day, fact.member_id, fact.source_id, fact.language)
+            _add(self.members, key, _member_contribution(fact), sign)
+
+    def replace(self, message_id: int, before: Fact | None, after: Fact | None) -> None:
+        if before == after:
+            return
+        if before is not None:
+            self.count(before, -1)
+        if after is not None:
+            self.count(after, 1)
+            self.changed.append(after)
+        else:
+            self.gone.append(message_id)
+
+
+def _write(workspace: Workspace, deltas: _Deltas) -> None:
+    _apply(DailyRollup, workspace, ("day", "source_id", "language"), deltas.daily)
+    _apply(HourlyRollup, workspace, ("hour", "source_id", "language"), deltas.hourly)
+    _apply(MemberDay, workspace, ("day", "member_id", "source_id", "language"), deltas.members)
+    if deltas.members:
+        _prune_member_days(workspace, deltas.members)
+        refresh_member_activity(workspace=workspace, member_ids={key[1] for key in deltas.members})
+    if deltas.changed:
+        _upsert(
+            MessageFact,
+            columns=FACT_FIELDS,
+            rows=[(f.message_id, workspace.pk, *_fact_tuple(f)) for f in deltas.changed],
+            conflict=["message_id"],
+            update=FACT_FIELDS[2:],
+        )
+    if deltas.gone:
+        MessageFact.objects.filter(workspace=workspace, message_id__in=deltas.gone).delete()
+    mark_dirty(workspace=workspace, days=deltas.days)
 
 
 def apply_batch(*, workspace: Workspace, message_ids: Sequence[int]) -> BatchResult:
@@ -267,65 +337,18 @@ def apply_batch(*, workspace: Workspace, message_ids: Sequence[int]) -> BatchRes
     ids = _related_ids(workspace, message_ids)
     if not ids:
         return BatchResult(messages=0, changed=0, days=frozenset())
-    new: dict[int, Fact] = {}
-    qs = fact_queryset(workspace)
-    for chunk in chunked(ids):
-        for row in qs.filter(id__in=chunk).values(*[f for f in FACT_FIELDS if f != "workspace_id"]):
-            fact = _as_fact(row)
-            new[fact.message_id] = fact
+    new = _read_facts(fact_queryset(workspace), ids, "id")
     hour_floor = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(days=hourly_days())
     RollupState.objects.get_or_create(workspace=workspace)
     with transaction.atomic():
         RollupState.objects.select_for_update().filter(workspace=workspace).update(updated_at=timezone.now())
-        old: dict[int, Fact] = {}
-        for chunk in chunked(ids):
-            for row in MessageFact.objects.filter(workspace=workspace, message_id__in=chunk).values(
-                *[f for f in FACT_FIELDS if f != "workspace_id"]
-            ):
-                fact = _as_fact(row)
-                old[fact.message_id] = fact
-        daily: dict[tuple[date, int, str], dict[str, int]] = defaultdict(dict)
-        hourly: dict[tuple[datetime, int, str], dict[str, int]] = defaultdict(dict)
-        members: dict[tuple[date, int, int, str], dict[str, int]] = defaultdict(dict)
-        changed: list[Fact] = []
-        gone: list[int] = []
-        days: set[date] = set()
+        old = _read_facts(MessageFact.objects.filter(workspace=workspace), ids, "message_id")
+        deltas = _Deltas(hour_floor=hour_floor)
         for message_id in ids:
-            before, after = old.get(message_id), new.get(message_id)
-            if before == after:
-                continue
-            for fact, sign in ((before, -1), (after, 1)):
-                if fact is None:
-                    continue
-                days.add(fact.day)
-                _add(daily, (fact.day, fact.source_id, fact.language), _daily_contribution(fact), sign)
-                if fact.hour >= hour_floor:
-                    _add(hourly, (fact.hour, fact.source_id, fact.language), _hourly_contribution(fact), sign)
-                if fact.member_id is not None:
-                    key = (fact.day, fact.member_id, fact.source_id, fact.language)
-                    _add(members, key, _member_contribution(fact), sign)
-            if after is None:
-                gone.append(message_id)
-            else:
-                changed.append(after)
-        _apply(DailyRollup, workspace, ("day", "source_id", "language"), daily)
-        _apply(HourlyRollup, workspace, ("hour", "source_id", "language"), hourly)
-        _apply(MemberDay, workspace, ("day", "member_id", "source_id", "language"), members)
-        if members:
-            _prune_member_days(workspace, members)
-            refresh_member_activity(workspace=workspace, member_ids={key[1] for key in members})
-        if changed:
-            upsert(
-                MessageFact,
-                columns=FACT_FIELDS,
-                rows=[(f.message_id, workspace.pk, *_fact_tuple(f)) for f in changed],
-                conflict=["message_id"],
-                update=FACT_FIELDS[2:],
-            )
-        if gone:
-            MessageFact.objects.filter(workspace=workspace, message_id__in=gone).delete()
-        mark_dirty(workspace=workspace, days=days)
-    return BatchResult(messages=len(ids), changed=len(changed) + len(gone), days=frozenset(days))
+            deltas.replace(message_id, old.get(message_id), new.get(message_id))
+        _write(workspace, deltas)
+    changed = len(deltas.changed) + len(deltas.gone)
+    return BatchResult(messages=len(ids), changed=changed, days=frozenset(deltas.days))
 
 
 def _fact_tuple(f: Fact) -> tuple[Any, ...]:
@@ -360,15 +383,61 @@ def _apply(
         if not any(values.values()):
             continue
         rows.append((workspace.pk, *key, *[values.get(name, 0) for name in counters]))
-    if not rows:
-        return
-    upsert(
+    _upsert(
         model,
         columns=["workspace_id", *key_fields, *counters],
         rows=rows,
-        conflict=["workspace_id", *key_fields] if model is not MemberDay else ["workspace", *key_fields],
+        conflict=["workspace", *key_fields],
         expressions={name: f"{{table}}.{name} + excluded.{name}" for name in counters},
     )
+
+
+def _upsert(
+    model: type[Any],
+    *,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict: Sequence[str],
+    update: Sequence[str] = (),
+    expressions: dict[str, str] | None = None,
+) -> None:
+    """core.bulk.upsert with multi-row VALUES: one statement per few hundred rows instead of one per row
+    (the worker's hot path: a batch of 1,000 messages writes ~3,000 ledger and counter rows)."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    name = table(model)
+    fields = [model._meta.get_field(c) for c in columns]
+    column_sql = ", ".join(quote(f.column) for f in fields)
+    conflict_sql = ", ".join(quote(model._meta.get_field(c).column) for c in conflict)
+    sets = [f"{quote(f.column)} = excluded.{quote(f.column)}" for f in fields if f.name in update]
+    sets += [
+        f"{quote(model._meta.get_field(c).column)} = {e.replace('{table}', name)}"
+        for c, e in (expressions or {}).items()
+    ]
+    tail = (
+        f" ON CONFLICT ({conflict_sql}) DO UPDATE SET {', '.join(sets)}"
+        if sets
+        else f" ON CONFLICT ({conflict_sql}) DO NOTHING"
+    )
+    adapted = adapt_rows(fields, rows)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column: a handful of placeholders however many rows (binding thousands of
+            # placeholders costs more than the insert itself).
+            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+            sql = f"INSERT INTO {name} ({column_sql}) SELECT * FROM unnest({arrays}){tail}"  # noqa: S608
+            for i in range(0, len(adapted), 5000):
+                chunk = adapted[i : i + 5000]
+                cursor.execute(sql, [[row[j] for row in chunk] for j in range(len(columns))])
+            return
+        placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        per = max(1, 900 // len(columns))
+        for i in range(0, len(adapted), per):
+            chunk = adapted[i : i + per]
+            values = ", ".join([placeholder] * len(chunk))
+            sql = f"INSERT INTO {name} ({column_sql}) VALUES {values}{tail}"  # noqa: S608 (names from models)
+            cursor.execute(sql, [v for row in chunk for v in row])
 
 
 def _counters(model: type[Any]) -> tuple[str, ...]:
@@ -378,36 +447,53 @@ def _counters(model: type[Any]) -> tuple[str, ...]:
 
 
 def _prune_member_days(workspace: Workspace, touched: dict[tuple[date, int, int, str], dict[str, int]]) -> None:
-    members = sorted({key[1] for key in touched})
-    for chunk in chunked(members):
+    """Delete the member-day rows a batch brought to zero (only the touched keys can be at zero)."""
+    gone = [key for key, values in touched.items() if values.get("messages", 0) < 0]
+    for chunk in chunked(sorted({key[1] for key in gone})):
         MemberDay.objects.filter(workspace=workspace, member_id__in=chunk, messages__lte=0).delete()
 
 
 def refresh_member_activity(*, workspace: Workspace, member_ids: Iterable[int] | None = None) -> None:
     """Recompute first/last active day and totals from MemberDay (for these members, or everyone)."""
-    base = MemberDay.objects.filter(workspace=workspace)
-    chunks: Iterable[Sequence[int] | None] = [None] if member_ids is None else chunked(sorted(member_ids))
-    for chunk in chunks:
-        scoped = base if chunk is None else base.filter(member_id__in=chunk)
-        rows = scoped.values("member_id").annotate(
-            first=Min("day"), last=Max("day"), days=Count("day", distinct=True), total=Sum("messages")
+    if member_ids is None:
+        _rebuild_member_activity(workspace)
+        return
+    md, ma = table(MemberDay), table(MemberActivity)
+    # Server-side, one upsert and one delete per chunk: no rows travel to Python (the worker's hot path).
+    upsert_sql = (
+        f"INSERT INTO {ma} (member_id, workspace_id, first_day, last_day, active_days, messages) "  # noqa: S608
+        f"SELECT member_id, workspace_id, MIN(day), MAX(day), COUNT(DISTINCT day), SUM(messages) FROM {md} "
+        f"WHERE workspace_id = %s AND member_id IN ({{marks}}) GROUP BY member_id, workspace_id "
+        f"ON CONFLICT (member_id) DO UPDATE SET first_day = excluded.first_day, last_day = excluded.last_day, "
+        f"active_days = excluded.active_days, messages = excluded.messages"
+    )
+    delete_sql = (
+        f"DELETE FROM {ma} WHERE workspace_id = %s AND member_id IN ({{marks}}) AND NOT EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM {md} d WHERE d.workspace_id = {ma}.workspace_id AND d.member_id = {ma}.member_id)"
+    )
+    with connection.cursor() as cursor:
+        for chunk in chunked(sorted(member_ids), 5000 if connection.vendor == "postgresql" else 500):
+            for sql in (upsert_sql, delete_sql):
+                if connection.vendor == "postgresql":
+                    cursor.execute(sql.replace("IN ({marks})", "= ANY(%s)"), [workspace.pk, list(chunk)])
+                else:
+                    cursor.execute(sql.format(marks=", ".join(["%s"] * len(chunk))), [workspace.pk, *chunk])
+
+
+def _rebuild_member_activity(workspace: Workspace) -> None:
+    """Everyone's activity in one INSERT ... SELECT ... GROUP BY (backfill)."""
+    with transaction.atomic():
+        MemberActivity.objects.filter(workspace=workspace).delete()
+        rows = (
+            MemberDay.objects.filter(workspace=workspace)
+            .values("member_id", "workspace_id")
+            .annotate(first=Min("day"), last=Max("day"), days=Count("day", distinct=True), total=Sum("messages"))
         )
-        found = []
-        for row in rows:
-            found.append((row["member_id"], workspace.pk, row["first"], row["last"], row["days"], row["total"]))
-        stale = MemberActivity.objects.filter(workspace=workspace)
-        if chunk is not None:
-            stale = stale.filter(member_id__in=chunk)
-        if chunk is not None:
-            stale.exclude(member_id__in=[r[0] for r in found]).delete()
-        else:
-            stale.exclude(member_id__in=scoped.values("member_id")).delete()
-        upsert(
+        _insert_select(
             MemberActivity,
-            columns=["member_id", "workspace_id", "first_day", "last_day", "active_days", "messages"],
-            rows=found,
-            conflict=["member_id"],
-            update=["first_day", "last_day", "active_days", "messages"],
+            ["member_id", "workspace_id", "first_day", "last_day", "active_days", "messages"],
+            rows,
+            ["member_id", "workspace_id", "first", "last", "days", "total"],
         )
 
 
@@ -431,50 +517,145 @@ def today(workspace: Workspace) -> date:
 
 
 def refresh_active(*, workspace: Workspace, days: Iterable[date]) -> int:
-    """Recompute ActiveDaily for these days and the 29 after each (their WAU/MAU windows), up to today, and the
-    cohorts of their weeks. Returns how many days were recomputed."""
-    last = max(today(workspace), max(days, default=today(workspace)))
-    affected: set[date] = set()
-    for day in days:
-        for offset in range(30):
-            if day + timedelta(days=offset) > last:
-                break
-            affected.add(day + timedelta(days=offset))
-    if not affected:
+    """Recompute ActiveDaily for these days and the 29 after each (their WAU/MAU windows), up to today, the
+    running member totals from the first of them on, and the cohorts of their weeks. Returns how many days
+    were recomputed."""
+    days = sorted(set(days))
+    if not days:
         return 0
-    base = MemberDay.objects.filter(workspace=workspace)
-    rows: list[tuple[Any, ...]] = []
-    for day in sorted(affected):
-        counts: dict[tuple[int, str], dict[str, int]] = defaultdict(
-            lambda: dict.fromkeys(("dau", "wau", "mau", "new"), 0)
-        )
-        for label, span in (("dau", 1), ("wau", 7), ("mau", 30)):
-            window = base.filter(day__gt=day - timedelta(days=span), day__lte=day)
-            counts[(ALL_SOURCES, ALL_LANGUAGES)][label] = window.aggregate(n=Count("member_id", distinct=True))["n"]
-            for row in window.values("source_id").annotate(n=Count("member_id", distinct=True)):
-                counts[(row["source_id"], ALL_LANGUAGES)][label] = row["n"]
-            for row in window.values("language").annotate(n=Count("member_id", distinct=True)):
-                counts[(ALL_SOURCES, row["language"])][label] = row["n"]
-        on_day = base.filter(day=day)
-        earlier = base.filter(member_id=OuterRef("member_id"), day__lt=day)
-        counts[(ALL_SOURCES, ALL_LANGUAGES)]["new"] = MemberActivity.objects.filter(
-            workspace=workspace, first_day=day
-        ).count()
-        for row in (
-            on_day.exclude(Exists(earlier.filter(source_id=OuterRef("source_id"))))
-            .values("source_id")
-            .annotate(n=Count("member_id", distinct=True))
-        ):
-            counts[(row["source_id"], ALL_LANGUAGES)]["new"] = row["n"]
-        for row in (
-            on_day.exclude(Exists(earlier.filter(language=OuterRef("language"))))
-            .values("language")
-            .annotate(n=Count("member_id", distinct=True))
-        ):
-            counts[(ALL_SOURCES, row["language"])]["new"] = row["n"]
-        ActiveDaily.objects.filter(workspace=workspace, day=day).delete()
-        for (source_id, language), c in counts.items():
-            rows.append((workspace.pk, day, source_id, language, c["dau"], c["wau"], c["mau"], c["new"], 0))
+    last = max(today(workspace), days[-1])
+    ranges = _affected_ranges(days, last)
+    for first, final in ranges:
+        refresh_active_range(workspace=workspace, start=first, end=final, totals=False)
+    refresh_totals(workspace=workspace, since=ranges[0][0])
+    refresh_cohorts(workspace=workspace, weeks={week_start(d) for d in days})
+    return sum((final - first).days + 1 for first, final in ranges)
+
+
+def _affected_ranges(days: Sequence[date], last: date) -> list[tuple[date, date]]:
+    """The contiguous ranges of days whose windows include one of `days` (each day and the 29 after it)."""
+    ranges: list[tuple[date, date]] = []
+    for day in days:
+        first, final = day, min(day + timedelta(days=29), last)
+        if first > final:
+            continue
+        if ranges and first <= ranges[-1][1] + timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], final))
+        else:
+            ranges.append((first, final))
+    return ranges
+
+
+# Every distinct count is kept for three dimensions: all sources and languages, per source, per language.
+_DIMENSIONS = (
+    (str(ALL_SOURCES), f"'{ALL_LANGUAGES}'"),  # (source_id, language) expressions
+    ("source_id", f"'{ALL_LANGUAGES}'"),
+    (str(ALL_SOURCES), "language"),
+)
+_WINDOWS = {"wau": 7, "mau": 30}
+
+Counts = dict[tuple[int, str], dict[date, dict[str, int]]]
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _gap_sql(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"({later} - {earlier})"
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def _group(*expressions: str) -> str:
+    """The GROUP BY prefix for a dimension's column expressions (constants are left out)."""
+    return "".join(f"{e}, " for e in expressions if e.isidentifier())
+
+
+def _member_day_runs(workspace: Workspace, lo: date, hi: date) -> list[tuple[int, str, date, int, int]]:
+    """Distinct (dimension, member, day) of MemberDay in [lo, hi], grouped by day and the gap to the member's
+    next active day in that dimension (30 = none within 30 days): (source, language, day, gap, members)."""
+    md = table(MemberDay)
+    parts = " UNION ALL ".join(
+        f"SELECT {s} AS s, {lang} AS l, member_id, day FROM {md} "  # noqa: S608 (fixed SQL, values bound)
+        f"WHERE workspace_id = %s AND day >= %s AND day <= %s GROUP BY {_group(s, lang)}member_id, day"
+        for s, lang in _DIMENSIONS
+    )
+    gap = _gap_sql("nxt", "day")
+    sql = (
+        f"SELECT s, l, day, CASE WHEN nxt IS NULL OR {gap} >= 30 THEN 30 ELSE {gap} END AS g, COUNT(*) "  # noqa: S608
+        f"FROM (SELECT s, l, day, LEAD(day) OVER (PARTITION BY s, l, member_id ORDER BY day) AS nxt "
+        f"FROM ({parts}) x) y GROUP BY s, l, day, g"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workspace.pk, lo, hi] * len(_DIMENSIONS))
+        return [(int(s), str(lang), _as_date(d), int(g), int(n)) for s, lang, d, g, n in cursor.fetchall()]
+
+
+def _new_members(workspace: Workspace, start: date, end: date) -> list[tuple[int, str, date, int]]:
+    """Members whose first active day in a dimension falls in [start, end]: (source, language, day, members)."""
+    md = table(MemberDay)
+    active = f"SELECT member_id FROM {md} WHERE workspace_id = %s AND day >= %s AND day <= %s"  # noqa: S608
+    parts = " UNION ALL ".join(
+        f"SELECT {s} AS s, {lang} AS l, member_id, MIN(day) AS f FROM {md} "  # noqa: S608 (fixed SQL)
+        f"WHERE workspace_id = %s AND member_id IN ({active}) GROUP BY {_group(s, lang)}member_id"
+        for s, lang in _DIMENSIONS
+    )
+    sql = f"SELECT s, l, f, COUNT(*) FROM ({parts}) x WHERE f >= %s AND f <= %s GROUP BY s, l, f"  # noqa: S608
+    dimension: list[int | date] = [workspace.pk, workspace.pk, start, end]
+    params = dimension * len(_DIMENSIONS) + [start, end]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(int(s), str(lang), _as_date(d), int(n)) for s, lang, d, n in cursor.fetchall()]
+
+
+def _active_counts(workspace: Workspace, start: date, end: date) -> Counts:
+    """DAU/WAU/MAU and new members per dimension and day of [start, end], set-based.
+
+    A member active on day d whose next active day (in the dimension) is d + g is in the W-day window of the
+    days d .. d + min(W, g) - 1: one +1 at d and one −1 at d + min(W, g), summed over the days in order.
+    The heavy part (distinct member-days and their gaps) is one SQL statement over 29 + n days of MemberDay.
+    """
+    lo = start - timedelta(days=29)
+    deltas: dict[tuple[int, str], dict[str, dict[date, int]]] = defaultdict(
+        lambda: {name: defaultdict(int) for name in ("dau", *_WINDOWS)}
+    )
+    for s, lang, day, gap, n in _member_day_runs(workspace, lo, end):
+        dim = deltas[(s, lang)]
+        dim["dau"][day] += n
+        for name, span in _WINDOWS.items():
+            dim[name][day] += n
+            dim[name][day + timedelta(days=min(span, gap))] -= n
+    counts: Counts = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(("dau", "wau", "mau", "new"), 0)))
+    for key, dim in deltas.items():
+        running = dict.fromkeys(_WINDOWS, 0)
+        day = lo
+        while day <= end:
+            for name in _WINDOWS:
+                running[name] += dim[name].get(day, 0)
+            if day >= start and (running["mau"] or dim["dau"].get(day)):
+                row = counts[key][day]
+                row["dau"] = dim["dau"].get(day, 0)
+                row.update(running)
+            day += timedelta(days=1)
+    for s, lang, day, n in _new_members(workspace, start, end):
+        counts[(s, lang)][day]["new"] = n
+    return counts
+
+
+def refresh_active_range(*, workspace: Workspace, start: date, end: date, totals: bool = True) -> int:
+    """Recompute ActiveDaily for exactly the local days start..end (then, unless told not to, the totals)."""
+    counts = _active_counts(workspace, start, end)
+    rows = [
+        (workspace.pk, day, s, lang, c["dau"], c["wau"], c["mau"], c["new"], 0)
+        for (s, lang), by_day in counts.items()
+        for day, c in by_day.items()
+    ]
+    ActiveDaily.objects.filter(workspace=workspace, day__gte=start, day__lte=end).delete()
     upsert(
         ActiveDaily,
         columns=["workspace_id", "day", "source_id", "language", "dau", "wau", "mau", "new_members", "total_members"],
@@ -482,46 +663,74 @@ def refresh_active(*, workspace: Workspace, days: Iterable[date]) -> int:
         conflict=["workspace", "day", "source_id", "language"],
         update=["dau", "wau", "mau", "new_members"],
     )
-    _refresh_totals(workspace, min(affected))
-    refresh_cohorts(workspace=workspace, weeks={week_start(d) for d in days})
-    return len(affected)
+    if totals:
+        refresh_totals(workspace=workspace, since=start)
+    return (end - start).days + 1
 
 
-def _refresh_totals(workspace: Workspace, since: date) -> None:
+def refresh_totals(*, workspace: Workspace, since: date) -> None:
     """total_members = running sum of new_members per (source, language) dimension, from `since` on."""
-    quote = connection.ops.quote_name
-    t = table(ActiveDaily)
-    sql = (
-        f"UPDATE {t} SET {quote('total_members')} = (SELECT COALESCE(SUM(p.new_members), 0) FROM {t} p "
-        f"WHERE p.workspace_id = {t}.workspace_id AND p.source_id = {t}.source_id AND p.language = {t}.language "
-        f"AND p.day <= {t}.day) WHERE {t}.workspace_id = %s AND {t}.day >= %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [workspace.pk, since])
+    base: dict[tuple[int, str], int] = defaultdict(int)
+    for row in (
+        ActiveDaily.objects.filter(workspace=workspace, day__lt=since)
+        .values("source_id", "language")
+        .annotate(n=Sum("new_members"))
+    ):
+        base[(row["source_id"], row["language"])] = row["n"] or 0
+    changed = []
+    for pk, s, lang, new, total in (
+        ActiveDaily.objects.filter(workspace=workspace, day__gte=since)
+        .order_by("day")
+        .values_list("pk", "source_id", "language", "new_members", "total_members")
+    ):
+        base[(s, lang)] += new
+        if base[(s, lang)] != total:
+            changed.append(ActiveDaily(pk=pk, total_members=base[(s, lang)]))
+    ActiveDaily.objects.bulk_update(changed, ["total_members"], batch_size=500)
 
 
 def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def _week_sql(column: str) -> str:
+    """The Monday of a date column's week."""
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('week', CAST({column} AS timestamp)) AS date)"
+    return f"date({column}, 'weekday 0', '-6 days')"
+
+
 def refresh_cohorts(*, workspace: Workspace, weeks: Iterable[date]) -> None:
-    """Recompute the retention rows of these activity weeks (every cohort's count of members active then)."""
-    for week in sorted(set(weeks)):
-        active = (
-            MemberDay.objects.filter(workspace=workspace, day__gte=week, day__lt=week + timedelta(days=7))
-            .values_list("member_id", flat=True)
-            .distinct()
-        )
-        firsts = MemberActivity.objects.filter(workspace=workspace, member_id__in=active).values_list(
-            "first_day", flat=True
-        )
-        counts: dict[date, int] = defaultdict(int)
-        for first in firsts:
-            counts[week_start(first)] += 1
-        CohortWeek.objects.filter(workspace=workspace, week=week).delete()
+    """Recompute the retention rows of these activity weeks (every cohort's count of members active then),
+    one grouped statement per contiguous run of weeks."""
+    wanted = sorted(set(weeks))
+    if not wanted:
+        return
+    md, ma = table(MemberDay), table(MemberActivity)
+    sql = (
+        f"SELECT {_week_sql('d.day')} AS w, {_week_sql('a.first_day')} AS c, COUNT(DISTINCT d.member_id) "  # noqa: S608
+        f"FROM {md} d JOIN {ma} a ON a.member_id = d.member_id AND a.workspace_id = d.workspace_id "
+        f"WHERE d.workspace_id = %s AND d.day >= %s AND d.day < %s GROUP BY 1, 2"
+    )
+    for first, final in _week_runs(wanted):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [workspace.pk, first, final + timedelta(days=7)])
+            rows = [(_as_date(w), _as_date(c), int(n)) for w, c, n in cursor.fetchall()]
+        CohortWeek.objects.filter(workspace=workspace, week__gte=first, week__lte=final).delete()
         CohortWeek.objects.bulk_create(
-            [CohortWeek(workspace=workspace, cohort=c, week=week, members=n) for c, n in counts.items()]
+            [CohortWeek(workspace=workspace, cohort=c, week=w, members=n) for w, c, n in rows], batch_size=500
         )
+
+
+def _week_runs(weeks: Sequence[date], longest: int = 13) -> list[tuple[date, date]]:
+    """Consecutive Mondays grouped into runs of at most `longest` weeks."""
+    runs: list[tuple[date, date]] = []
+    for week in weeks:
+        if runs and week == runs[-1][1] + timedelta(days=7) and (week - runs[-1][0]).days < 7 * longest:
+            runs[-1] = (runs[-1][0], week)
+        else:
+            runs.append((week, week))
+    return runs
 
 
 def refresh_dirty(*, workspace: Workspace | None = None, limit: int = 400) -> int:
@@ -646,16 +855,23 @@ def rebuild(*, workspace: Workspace, start: date, end: date, refresh: bool = Tru
     return n
 
 
-def refresh_all_active(*, workspace: Workspace, start: date, end: date) -> None:
-    """Distinct counts for a whole range (after a rebuild)."""
-    days = []
-    day = start
-    while day <= end:
-        days.append(day)
-        day += timedelta(days=1)
-    refresh_active(workspace=workspace, days=days)
+def refresh_all_active(*, workspace: Workspace, start: date, end: date, step: int = 31) -> None:
+    """Distinct counts for a whole range (after a rebuild), `step` days per statement; then the totals, the
+    cohorts of the range's weeks, and topics marked to do."""
+    first = start
+    while first <= end:
+        final = min(end, first + timedelta(days=step - 1))
+        refresh_active_range(workspace=workspace, start=first, end=final, totals=False)
+        first = final + timedelta(days=1)
+    refresh_totals(workspace=workspace, since=start)
+    weeks = {week_start(start + timedelta(days=i)) for i in range(0, (end - start).days + 1, 7)} | {week_start(end)}
+    refresh_cohorts(workspace=workspace, weeks=weeks)
     DirtyDay.objects.filter(workspace=workspace, kind=DirtyDay.Kind.ACTIVE, day__gte=start, day__lte=end).delete()
-    mark_dirty(workspace=workspace, days=days, kinds=("topics",))
+    mark_dirty(workspace=workspace, days=_days(start, end), kinds=("topics",))
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def message_range(workspace: Workspace) -> tuple[date, date] | None:

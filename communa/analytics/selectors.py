@@ -327,9 +327,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _conversation_value(rows: list[tuple[date, int | None]], metric: Metric, first: date, last: date) -> float | None:
+def _conversation_value(
+    rows: Sequence[tuple[date | None, int | None]], metric: Metric, first: date, last: date
+) -> float | None:
     """rows: (day opened, business seconds to first response or None)."""
-    inside = [(d, s) for d, s in rows if first <= d <= last]
+    inside = [(d, s) for d, s in rows if d is not None and first <= d <= last]
     kind = metric.extra["kind"]
     if kind == "response_rate":
         return None if not inside else sum(1 for _, s in inside if s is not None) / len(inside)
@@ -496,7 +498,7 @@ _DRILL_FACTS: dict[str, Q] = {
 
 def drill_message_ids(
     workspace: Workspace, metric: str, rng: DateRange, filters: Filters = NO_FILTERS, *, hour: datetime | None = None
-) -> QuerySet[MessageFact]:
+) -> QuerySet[MessageFact, int]:
     """The ids (a values_list queryset) of the messages counted in a point of a message metric."""
     m = registry.get(metric)
     condition = _DRILL_FACTS.get(m.key, Q(counted=True))
@@ -511,6 +513,7 @@ def drill_messages(
 ) -> QuerySet[Message]:
     """The messages behind a point, newest first. Support metrics drill to the questions answered."""
     m = registry.get(metric)
+    ids: QuerySet[AnswerFact, int] | QuerySet[MessageFact, int]
     if m.source is Source.ANSWERS:
         ids = _answers(workspace, rng, filters).values_list("message_id", flat=True)
     else:

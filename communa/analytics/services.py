@@ -169,7 +169,7 @@ def create_goal(
     with transaction.atomic():
         goal = Goal.objects.create(
             workspace=workspace,
-            name=name.strip()[:200] or registry.BY_KEY[metric].label,
+            name=name.strip()[:200] or str(registry.BY_KEY[metric].label),
             metric=metric,
             comparison=comparison,
             target=float(target),

@@ -26,12 +26,12 @@ MAX_MESSAGES = 600  # per bucket: the newest ones
 TOP = 15
 YAKE_LANGUAGES = {"en", "it", "es", "ru", "fr", "de", "pt", "nl", "pl", "sv", "da", "fi", "tr", "cs", "el"}
 WORD = re.compile(r"[^\W\d_][\w'’-]{2,}", re.UNICODE)
-FALLBACK_STOP = frozenset(
-    "the and for you with this that have are was but not what how can just from they will your our about "
-    "una uno per che con non del della sono come anche questo "
-    "los las por para con una que del como pero esto "
-    "это что как для так они все его она".split()
-)
+_STOP_EN = ("the", "and", "for", "you", "with", "this", "that", "have", "are", "was", "but", "not", "what", "how")
+_STOP_EN2 = ("can", "just", "from", "they", "will", "your", "our", "about")
+_STOP_IT = ("una", "uno", "per", "che", "con", "non", "del", "della", "sono", "come", "anche", "questo")
+_STOP_ES = ("los", "las", "por", "para", "con", "una", "que", "del", "como", "pero", "esto")
+_STOP_RU = ("это", "что", "как", "для", "так", "они", "все", "его", "она")
+FALLBACK_STOP = frozenset((*_STOP_EN, *_STOP_EN2, *_STOP_IT, *_STOP_ES, *_STOP_RU))
 URL = re.compile(r"https?://\S+|www\.\S+")
 
 

@@ -20,7 +20,8 @@ BASELINE = [10, 12, 9, 11, 10, 13, 10, 11]
 
 def test_baseline_is_median_and_scaled_mad() -> None:
     m, spread = anomalies.baseline([10, 12, 9, 11, 10, 13, 10, 11])
-    assert m == 10.5 and spread == pytest.approx(10.5**0.5)
+    assert m == 10.5
+    assert spread == pytest.approx(10.5**0.5)
     m, spread = anomalies.baseline([0, 0, 0, 100, 0, 0])
     assert (m, spread) == (0, 1.0)
 

@@ -53,7 +53,8 @@ def test_goal_on_track_with_rising_trend(workspace: Workspace, owner: User) -> N
     goals.evaluate_goal(goal, on=ON)
     goal.refresh_from_db()
     assert goal.current == pytest.approx(0.6)
-    assert goal.forecast is not None and goal.forecast > 0.7
+    assert goal.forecast is not None
+    assert goal.forecast > 0.7
     assert goal.status == Goal.Status.ON_TRACK
     assert AuditEntry.objects.filter(action="analytics.goal_created", workspace=workspace).count() == 1
 
@@ -73,7 +74,8 @@ def test_goal_off_track_alerts_once(workspace: Workspace, owner: User) -> None:
     goals.evaluate_goal(goal, on=ON)
     goals.evaluate_goal(goal, on=ON)
     goal.refresh_from_db()
-    assert goal.status == Goal.Status.OFF_TRACK and goal.current == pytest.approx(0.2)
+    assert goal.status == Goal.Status.OFF_TRACK
+    assert goal.current == pytest.approx(0.2)
     assert DomainEvent.objects.filter(name="goal.drifted", workspace=workspace).count() == 1
     event = DomainEvent.objects.get(name="goal.drifted")
     assert (event.data["goal_id"], event.data["status"], event.data["target"]) == (goal.pk, "off_track", 0.5)
@@ -94,7 +96,8 @@ def test_goal_at_most_and_deadline(workspace: Workspace, owner: User) -> None:
     )
     goals.evaluate_goal(goal, on=ON)
     goal.refresh_from_db()
-    assert goal.current == 560.0 and goal.status == Goal.Status.ACHIEVED
+    assert goal.current == 560.0
+    assert goal.status == Goal.Status.ACHIEVED
 
 
 def test_goal_rejects_unknown_metric_and_bad_deadline(workspace: Workspace, owner: User) -> None:
@@ -111,7 +114,8 @@ def test_goal_rejects_unknown_metric_and_bad_deadline(workspace: Workspace, owne
             deadline=ON - timedelta(days=9),
             start=ON,
         )
-    assert Goal.objects.count() == 0 and AuditEntry.objects.filter(action__startswith="analytics.").count() == 0
+    assert Goal.objects.count() == 0
+    assert AuditEntry.objects.filter(action__startswith="analytics.").count() == 0
 
 
 def test_goal_reads_only_its_workspace(workspace: Workspace, other_workspace: Workspace, owner: User) -> None:

@@ -170,7 +170,9 @@ def test_metrics_appear_when_their_data_exists(workspace: Workspace, fake_source
     ids = ingest(fake_source, [item("a", "ana", d(2))])
     rollups.apply_batch(workspace=workspace, message_ids=ids)
     keys = {m.key for m in selectors.available_metrics(workspace)}
-    assert "messages" in keys and "peer_answer_ratio" not in keys and "sentiment_negative" not in keys
+    assert "messages" in keys
+    assert "peer_answer_ratio" not in keys
+    assert "sentiment_negative" not in keys
 
 
 def test_lists(built: Workspace, fake_source: Source) -> None:
@@ -185,5 +187,6 @@ def test_lists(built: Workspace, fake_source: Source) -> None:
 
 def test_every_metric_has_a_definition_and_computes(built: Workspace) -> None:
     for m in metrics.METRICS:
-        assert str(m.definition).endswith(".") and str(m.label)
+        assert str(m.definition).endswith(".")
+        assert str(m.label)
         selectors.series(built, m.key, MARCH)

@@ -202,4 +202,5 @@ def test_hourly_rollup_and_subscriber(workspace: Workspace, fake_source: Source)
 def test_other_workspace_is_untouched(workspace: Workspace, other_workspace: Workspace, fake_source: Source) -> None:
     ids = community(workspace, fake_source)
     rollups.apply_batch(workspace=other_workspace, message_ids=ids)
-    assert DailyRollup.objects.count() == 0 and MessageFact.objects.count() == 0
+    assert DailyRollup.objects.count() == 0
+    assert MessageFact.objects.count() == 0

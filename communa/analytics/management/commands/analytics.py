@@ -84,8 +84,11 @@ def backfill(
         job = progress.add_task("members", total=len(days))
         rollups.refresh_member_activity(workspace=workspace)
         for i in range(0, len(days), 31):
-            rollups.refresh_active(workspace=workspace, days=days[i : i + 31])
-            progress.update(job, advance=len(days[i : i + 31]))
+            chunk = days[i : i + 31]
+            rollups.refresh_active_range(workspace=workspace, start=chunk[0], end=chunk[-1], totals=False)
+            progress.update(job, advance=len(chunk))
+        rollups.refresh_totals(workspace=workspace, since=start)
+        rollups.refresh_cohorts(workspace=workspace, weeks={rollups.week_start(d) for d in days})
         DirtyDay.objects.filter(workspace=workspace, kind=DirtyDay.Kind.ACTIVE).delete()
         if with_topics:
             job = progress.add_task("topics", total=len(days))
