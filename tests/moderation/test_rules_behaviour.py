@@ -212,8 +212,10 @@ def test_unicode_tricks_in_phrases_and_words() -> None:
         assert text[evidence.start : evidence.end] == evidence.found
     assert evaluate(compiled, msg("ti amo")) == []
     assert evaluate(compiled, msg("you kill")) == []
-    # a right-to-left override, tags and variation selectors hide nothing
-    assert ids(evaluate(compiled, msg("k\u202eill\u202c you"))) == ["threat"]
+    # a right-to-left override is read as displayed; tags and variation selectors hide nothing
+    assert ids(evaluate(compiled, msg("I \u202euoy llik\u202c!"))) == ["threat"]
+    assert ids(evaluate(compiled, msg("k\u202eill\u202c you"))) == []  # shows "klli you"
+    assert ids(evaluate(compiled, msg("ki\ufe0fll you"))) == ["threat"]
     assert ids(evaluate(compiled, msg("k\U000e0041ill you"))) == ["threat"]
 
 

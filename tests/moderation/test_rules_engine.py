@@ -60,6 +60,8 @@ def insults():  # type: ignore[no-untyped-def]
         ("idіоt", "idіоt", "idiot"),  # Cyrillic і and о
         ("id\u200biot", "id\u200biot", "idiot"),  # zero-width space
         ("\u202aidiot\u202c", "idiot", "idiot"),  # bidi embedding
+        ("you \u202etoidi", "toidi", "idiot"),  # a right-to-left override shows "idiot"
+        ("\u202etoidi\u202c ok", "toidi", "idiot"),
         ("1d10t", "1d10t", "idiot"),  # leetspeak
         ("!d!ot", "d!ot", None),  # "!" is a letter only between letters: "d!ot" is not idiot
         ("iiiiidiooooot", "iiiiidiooooot", "idiot"),  # repeated letters
@@ -67,6 +69,9 @@ def insults():  # type: ignore[no-untyped-def]
         ("i-d-i-o-t!", "i-d-i-o-t", "idiot"),
         ("i d i o t", "i d i o t", "idiot"),
         ("sei un 1d10ta", "1d10ta", "idiota"),
+        ("what an id*ot", "id*ot", "idiot"),  # a mask stands for one letter
+        ("che cr*t*no", "cr*t*no", "cretino"),
+        ("i**** you", "i****", None),  # one letter shown is not enough
         ("𝐢𝐝𝐢𝐨𝐭", "𝐢𝐝𝐢𝐨𝐭", "idiot"),  # mathematical bold
     ],
 )

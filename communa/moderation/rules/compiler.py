@@ -156,6 +156,7 @@ class _Compiler:
         self.cid = 0
         self.words: dict[Key, list[WordEntry]] = {}
         self.phrases: dict[Key, list[PhraseEntry]] = {}
+        self.masked: dict[tuple[int, str], list[tuple[str, WordEntry]]] = {}
         self.regexes: dict[tuple[bool, bool], list[RegexEntry]] = {}
         self.word_count = 0
         self.regex_count = 0
@@ -324,6 +325,7 @@ class _Compiler:
             word_index={k: tuple(v) for k, v in self.words.items()},
             phrase_index={k: tuple(v) for k, v in self.phrases.items()},
             regex_groups=groups,
+            masked_index={k: tuple(v) for k, v in self.masked.items()},
         )
 
     def regex_group(self, on_original: bool, case_sensitive: bool, entries: list[RegexEntry]) -> RegexGroup:
@@ -496,6 +498,9 @@ class _Compiler:
             )
             if len(tokens) == 1:
                 entry = WordEntry(cid=cid, word=word)
+                for variant in tokens[0].variants:
+                    if variant.isalpha() and len(variant) >= 3:
+                        self.masked.setdefault((len(variant), variant[0]), []).append((variant, entry))
                 for word_key in first:
                     bucket = self.words.setdefault(word_key, [])
                     if not bucket or bucket[-1].cid != cid:

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 from communa.moderation.rules.conditions import Condition
 from communa.moderation.rules.explain import Action, Evidence, Explanation, Match, Mode, excerpt
 from communa.moderation.rules.facts import MessageFacts
-from communa.moderation.rules.normalize import _JOINED, _PLAIN_TOKENS, NormalizedText, _token_info, fold, normalize
+from communa.moderation.rules.normalize import (
+    _JOINED,
+    _PLAIN_TOKENS,
+    NormalizedText,
+    _token_info,
+    fold,
+    normalize,
+    original_span,
+)
 from communa.moderation.rules.rate import RateWindow, text_key
 from communa.moderation.rules.words import Key, _token_keys, token_keys
 
@@ -108,6 +116,8 @@ class CompiledRuleSet:
     word_index: Mapping[Key, tuple[WordEntry, ...]]
     phrase_index: Mapping[Key, tuple[PhraseEntry, ...]]
     regex_groups: tuple[RegexGroup, ...]
+    # Single rule words by (length, first letter), for masked tokens ("f**k", "id*ot": `*` is any one letter).
+    masked_index: Mapping[tuple[int, str], tuple[tuple[str, WordEntry], ...]] = dataclasses.field(default_factory=dict)
     # Per rule set: token variants → (keys, word entries hit). Bounded; safe to share (a dict, GIL-atomic ops).
     token_cache: dict[tuple[str, ...], tuple[frozenset[Key], tuple[WordEntry, ...]]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
@@ -337,6 +347,8 @@ def _text_hits(  # noqa: C901 - words, phrases, then patterns
             entries_hit: list[WordEntry] = []
             for key in keys:
                 entries_hit.extend(word_index.get(key, ()))
+            if MASK in token.text:
+                entries_hit.extend(_masked(compiled, token.text))
             cached = (keys, tuple(dict.fromkeys(entries_hit)))
             if len(cache) >= TOKEN_CACHE_SIZE:
                 cache.clear()
@@ -391,13 +403,27 @@ def _regex_hits(
                 continue
             start, end = found_match.span()
             if not group.on_original and starts is not None and ends is not None:
-                start, end = (starts[start], ends[end - 1]) if end > start else (starts[start], starts[start])
+                start, end = original_span(starts, ends, start, end) if end > start else (starts[start], starts[start])
             hits.setdefault(regex.cid, []).append(
                 Evidence(kind="regex", expected=regex.pattern, found=text[start:end], start=start, end=end)
             )
 
 
 TOKEN_CACHE_SIZE = 200_000
+MASK = "*"
+
+
+def _masked(compiled: CompiledRuleSet, form: str) -> list[WordEntry]:
+    """Rule words a masked token stands for: same length, same letters where it shows letters, at least two."""
+    if len(form) < 3 or form[0] == MASK or sum(c != MASK for c in form) < 2:
+        return []
+    found: list[WordEntry] = []
+    for word, entry in compiled.masked_index.get((len(form), form[0]), ()):
+        if all(c in (MASK, w) for c, w in zip(form, word, strict=True)):
+            found.append(entry)
+    return found
+
+
 RawInfo = tuple[str, frozenset[Key], tuple[WordEntry, ...], bool]
 _EMPTY: RawInfo = ("", frozenset(), (), False)
 
@@ -414,6 +440,8 @@ def _raw_info(compiled: CompiledRuleSet, raw: str) -> RawInfo:
         for key in keys:
             entries.extend(compiled.word_index.get(key, ()))
         starts_phrase = not compiled.phrase_index.keys().isdisjoint(keys)
+        if MASK in variants[0]:
+            entries.extend(_masked(compiled, variants[0]))
         result = (variants[0], keys, tuple(dict.fromkeys(entries)), starts_phrase)
     cache = compiled.raw_cache
     if len(cache) >= TOKEN_CACHE_SIZE:

@@ -13,6 +13,9 @@ those tricks in this order:
 5. per token, digits and symbols typed for letters read as letters (`LEET_LATIN`, `LEET_CYRILLIC`);
 6. per token, runs of three or more of one letter cut to two and to one ("iiidiooot" → "iidioot", "idiot").
 
+Text under a right-to-left override is put in display order ("\u202etoidi" shows "idiot"); a `*` inside a word
+is kept: the engine reads it as any one letter ("id*ot").
+
 Steps 4-6 produce *variants* of a token; the original form is kept as a variant too, so a rule word that is
 itself written with digits ("covid19") still matches. The stored message is never changed: the rules read the
 normalised form and report spans of the original text.
@@ -96,10 +99,18 @@ class NormalizedText:
         if start >= end:
             position = self._starts[start] if start < len(self._starts) else len(self.original)
             return position, position
-        return self._starts[start], self._ends[end - 1]
+        return original_span(self._starts, self._ends, start, end)
 
 
-def fold(text: str) -> tuple[str, tuple[int, ...] | None, tuple[int, ...] | None]:
+def original_span(starts: tuple[int, ...], ends: tuple[int, ...], start: int, end: int) -> tuple[int, int]:
+    """The original span of folded[start:end] (a right-to-left override reverses the order inside it)."""
+    first, last = starts[start], starts[end - 1]
+    if first <= last:
+        return first, ends[end - 1]
+    return last, ends[start]
+
+
+def fold(text: str) -> tuple[str, tuple[int, ...] | None, tuple[int, ...] | None]:  # noqa: C901 - fast paths, one pass
     """NFKC, case folding and removal of invisible characters, with the original index of every character."""
     text = text[:MAX_CHARS]
     if text.isascii():
@@ -114,11 +125,17 @@ def fold(text: str) -> tuple[str, tuple[int, ...] | None, tuple[int, ...] | None
     ends: list[int] = []
     index = 0
     length = len(text)
+    override: int | None = None  # where a right-to-left override started in `chars`
     while index < length:
         end = index + 1
         while end < length and unicodedata.combining(text[end]):
             end += 1
         unit = text[index:end]
+        if unit[0] == "\u202e" and override is None:
+            override = len(chars)
+        elif override is not None and unit[0] in _OVERRIDE_ENDS:
+            _reverse_from(override, chars, starts, ends)
+            override = None
         if not INVISIBLE.match(unit):
             unit = INVISIBLE.sub("", unit)
             for char in unicodedata.normalize("NFKC", unit).casefold():
@@ -126,7 +143,20 @@ def fold(text: str) -> tuple[str, tuple[int, ...] | None, tuple[int, ...] | None
                 starts.append(index)
                 ends.append(end)
         index = end
+    if override is not None:
+        _reverse_from(override, chars, starts, ends)
     return "".join(chars), tuple(starts), tuple(ends)
+
+
+# A right-to-left override ("\u202ekcuf" shows "fuck") lasts until a pop, an isolate's end or a new line.
+_OVERRIDE_ENDS = frozenset("\u202c\u2069\n\u2029")
+
+
+def _reverse_from(position: int, chars: list[str], starts: list[int], ends: list[int]) -> None:
+    """Put what a right-to-left override displayed in reading order."""
+    chars[position:] = chars[position:][::-1]
+    starts[position:] = starts[position:][::-1]
+    ends[position:] = ends[position:][::-1]
 
 
 def normalize(text: str) -> NormalizedText:
@@ -144,7 +174,7 @@ def normalize(text: str) -> NormalizedText:
         start += lead
         end -= trail
         if mapped:
-            start, end = starts[start], ends[end - 1]  # type: ignore[index]
+            start, end = original_span(starts, ends, start, end)  # type: ignore[arg-type]
         tokens.append(Token(variants[0], variants, start, end))
     return NormalizedText(original=text, folded=folded, tokens=tuple(tokens), _starts=starts, _ends=ends)
 
