@@ -14,7 +14,6 @@ import pytest
 from pytest_django.live_server_helper import LiveServer
 
 from communa.accounts.models import User, Workspace
-from communa.connectors.models import Source
 from communa.connectors.services import create_source
 from communa.enrichment.services import enrich_messages
 from communa.inbox import services
@@ -49,7 +48,7 @@ def inbox(workspace: Workspace, fake_connector: Any, manager: User, owner: User)
     m = ingest(
         source,
         raw("h1", "lucia", "How do I reset my password?", -3000),
-        raw("h2", "support", "Use the 'Forgot password' link on the sign-in page, then check your mail.", -2990, parent="h1"),
+        raw("h2", "support", "Use the 'Forgot password' link, then check your mail.", -2990, parent="h1"),
         raw("q1", "sam", "I can't log in, how can I reset my password?", -50),
         raw("q2", "ana", "The app keeps crashing since the update, this is really frustrating!", -30),
         raw("q3", "giulia", "Quando arriva il rimborso del mio ordine?", -20, language="it"),
