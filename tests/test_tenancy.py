@@ -92,7 +92,19 @@ def _member_objects(workspace: Workspace, owner: User) -> dict[str, int]:
     suggestion = MergeSuggestion.objects.create(workspace=workspace, member_a_id=low, member_b_id=high, score=0.7)
     empty = Member.objects.create(workspace=workspace, display_name="cy")
     merge = merge_members(workspace=workspace, into=ben, merged=empty, actor=owner)
-    return {"suggestion_id": suggestion.pk, "merge_id": merge.pk}
+    return {"suggestion_id": suggestion.pk, "merge_id": merge.pk, **_member_annotations(workspace, ben, owner)}
+
+
+def _member_annotations(workspace: Workspace, member: Member, owner: User) -> dict[str, int]:
+    """A CSV import, a saved segment, a tag and a note of acme's (members pages and API)."""
+    from communa.members import annotations, csv_io, segments
+
+    job = csv_io.upload(workspace=workspace, filename="m.csv", data=b"name,email\nDee,dee@example.org\n", actor=owner)
+    segment = segments.create_segment(workspace=workspace, name="All", flt=segments.MemberFilter(), actor=owner)
+    annotations.add_tags(workspace=workspace, member=member, names=["vip"], actor=owner)
+    note = annotations.add_note(workspace=workspace, member=member, text="Met at FOSDEM", author=owner)
+    tag_id = member.tag_links.get().tag_id
+    return {"import_id": job.pk, "segment_id": segment.pk, "note_id": note.pk, "tag_id": tag_id}
 
 
 def _delivery(workspace: Workspace, source: Source) -> int:
@@ -192,6 +204,13 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/api/v1/sources/{source_id}"): {"name": "Mine now", "paused": True},
     ("post", "/api/v1/members/{member_id}/merge"): {"other": 1},
     ("post", "/api/v1/merges/{merge_id}/undo"): {},
+    ("post", "/api/v1/members/segments"): {"name": "Mine now", "filter": {}},
+    ("patch", "/api/v1/members/segments/{segment_id}"): {"name": "Mine now"},
+    ("post", "/api/v1/members/{member_id}/tags"): {"tags": ["mine"]},
+    ("post", "/api/v1/members/{member_id}/notes"): {"text": "mine"},
+    ("patch", "/api/v1/members/{member_id}/notes/{note_id}"): {"text": "mine"},
+    ("patch", "/api/v1/members/{member_id}/fields"): {"values": {}, "organisation": "Mine"},
+    ("post", "/api/v1/members/{member_id}/erase"): {"confirm": 1},
 }
 
 

@@ -206,7 +206,7 @@ def _get_member(ws: Any, member_id: int) -> Member:
         raise Http404 from exc
 
 
-@router.get("/{member_id}", response={200: MemberDetailOut, **ERRORS}, summary="Get a member")
+@router.get("/{int:member_id}", response={200: MemberDetailOut, **ERRORS}, summary="Get a member")
 def get_member(request: Any, member_id: int, workspace: WorkspaceParam = None) -> MemberDetailOut:
     """A member with their identities, languages and messages per platform. A member merged into another is
     a 404 here: follow the merge (its identities are the other member's now)."""
@@ -224,7 +224,9 @@ def get_member(request: Any, member_id: int, workspace: WorkspaceParam = None) -
 
 
 @router.post(
-    "/{member_id}/merge", response={201: MergeOut, **ERRORS, **CONFLICT}, summary="Merge another member into this one"
+    "/{int:member_id}/merge",
+    response={201: MergeOut, **ERRORS, **CONFLICT},
+    summary="Merge another member into this one",
 )
 def merge(request: Any, member_id: int, body: MergeIn, workspace: WorkspaceParam = None) -> Status[MergeOut | ErrorOut]:
     """Moves the other member's identities and messages to this member; undo with POST /merges/{id}/undo.
@@ -255,3 +257,11 @@ def undo(request: Any, merge_id: int, workspace: WorkspaceParam = None) -> Statu
         return Status(409, ErrorOut(detail=str(exc)))
     record.refresh_from_db()
     return Status(200, _merge(record))
+
+
+# Segments, tags, notes, custom fields, GDPR export/erase and CSV import status (members/api_manage.py), also
+# under /members; it uses this module's schemas, hence the import here. Member ids are `int:` paths above so
+# that /members/segments is not read as a member id.
+from communa.members.api_manage import manage_router  # noqa: E402
+
+router.add_router("", manage_router)

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError
 from django.http import (
     Http404,
     HttpRequest,
@@ -36,7 +35,7 @@ from communa.accounts.models import User, Workspace
 from communa.accounts.roles import Perm
 from communa.core.pagination import InvalidCursor
 from communa.members import annotations as notes
-from communa.members import csv_io, privacy, selectors, unmerge
+from communa.members import csv_io, privacy, segments, selectors, unmerge
 from communa.members.models import CustomField, Member, MemberImport, Note, RetentionPolicy, Segment, Tag
 from communa.members.segments import InvalidFilter, MemberFilter, filter_members, parse_filter, segment_filter
 from communa.members.services import MergeError
@@ -156,17 +155,13 @@ def save_segment(request: HttpRequest, workspace: str) -> HttpResponse:
     existing = _segment(ws, request.POST.get("segment"))
     name = " ".join(request.POST.get("name", "").split())[:100]
     if existing is not None and not name:
-        existing.filter = flt.as_json()
-        existing.save(update_fields=["filter", "updated_at"])
+        segments.update_segment(workspace=ws, segment=existing, flt=flt, actor=_user(request))
         messages.success(request, _("Segment updated."))
         return HttpResponseRedirect(_list_url(ws, flt, existing))
-    if not name:
-        messages.error(request, _("Give the segment a name."))
-        return HttpResponseRedirect(_list_url(ws, flt))
     try:
-        segment = Segment.objects.create(workspace=ws, name=name, filter=flt.as_json(), created_by=_user(request))
-    except IntegrityError:
-        messages.error(request, _("There is already a segment with this name."))
+        segment = segments.create_segment(workspace=ws, name=name, flt=flt, actor=_user(request))
+    except segments.SegmentError as exc:
+        messages.error(request, str(exc))
         return HttpResponseRedirect(_list_url(ws, flt))
     messages.success(request, _("Segment saved. Everyone in the workspace can use it."))
     return HttpResponseRedirect(_list_url(ws, flt, segment))
@@ -179,7 +174,7 @@ def delete_segment(request: HttpRequest, workspace: str) -> HttpResponse:
     segment = _segment(ws, request.POST.get("segment"))
     if segment is None:
         raise Http404
-    segment.delete()
+    segments.delete_segment(workspace=ws, segment=segment, actor=_user(request))
     messages.success(request, _("Segment deleted."))
     return redirect("members:index", ws.slug)
 

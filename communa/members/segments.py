@@ -16,13 +16,16 @@ from functools import cache
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, FloatField, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from communa.accounts.models import Workspace
+from communa.accounts.models import User, Workspace
+from communa.audit.services import record as audit
 from communa.members.models import CustomField, CustomFieldValue, Identity, Member, MemberTag, Segment
 from communa.stream.models import Message
 
@@ -266,3 +269,72 @@ def members_in_segment(*, workspace: Workspace, segment: Segment) -> QuerySet[Me
     if segment.workspace_id != workspace.pk:
         return Member.objects.none()
     return filter_members(workspace=workspace, flt=segment_filter(segment))
+
+
+# --- segment services (the list page and the API) -----------------------------------------------------------
+
+
+class SegmentError(ValueError):
+    """A segment that cannot be saved as given; the message says why, for a person."""
+
+
+def _segment_name(name: str) -> str:
+    name = " ".join(name.split())[:100]
+    if not name:
+        raise SegmentError(_("Give the segment a name."))
+    return name
+
+
+def create_segment(
+    *, workspace: Workspace, name: str, flt: MemberFilter, description: str = "", actor: User | None
+) -> Segment:
+    """Save a filter under a name, shared by the workspace. SegmentError when the name is empty or taken."""
+    name = _segment_name(name)
+    try:
+        with transaction.atomic():
+            segment = Segment.objects.create(
+                workspace=workspace,
+                name=name,
+                description=description.strip()[:500],
+                filter=flt.as_json(),
+                created_by=actor,
+            )
+    except IntegrityError as exc:
+        raise SegmentError(_("There is already a segment with this name.")) from exc
+    audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
+    return segment
+
+
+def update_segment(
+    *,
+    workspace: Workspace,
+    segment: Segment,
+    name: str | None = None,
+    description: str | None = None,
+    flt: MemberFilter | None = None,
+    actor: User | None,
+) -> Segment:
+    """Rename, describe or change the filter of a segment (None: leave as it is)."""
+    if segment.workspace_id != workspace.pk:
+        raise Segment.DoesNotExist
+    if name is not None:
+        segment.name = _segment_name(name)
+    if description is not None:
+        segment.description = description.strip()[:500]
+    if flt is not None:
+        segment.filter = flt.as_json()
+    try:
+        with transaction.atomic():
+            segment.save(update_fields=["name", "description", "filter", "updated_at"])
+    except IntegrityError as exc:
+        raise SegmentError(_("There is already a segment with this name.")) from exc
+    audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
+    return segment
+
+
+def delete_segment(*, workspace: Workspace, segment: Segment, actor: User | None) -> None:
+    if segment.workspace_id != workspace.pk:
+        raise Segment.DoesNotExist
+    data = {"segment": segment.pk}
+    segment.delete()
+    audit(workspace=workspace, actor=actor, action="members.segment_deleted", data=data)
