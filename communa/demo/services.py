@@ -19,6 +19,7 @@ from communa.connectors.registry import connector_class
 from communa.connectors.services import create_source, mark_success
 from communa.demo.analytics import build_analytics
 from communa.demo.generator import DEFAULT_DAYS, DEFAULT_SEED, generate
+from communa.demo.inbox import build_inbox
 from communa.demo.members import build_members
 from communa.demo.people import BRAND_DOMAIN
 from communa.ingest.services import ingest_events
@@ -114,6 +115,7 @@ def build_demo(
         mark_success(source_id=source.pk)
     build_members(workspace)  # staff, scripted champions/bridge/at-risk members, engagement, key people
     build_analytics(workspace, actor=users[DEMO_USERNAME])  # rollups, topics, goals, anomalies (analytics)
+    build_inbox(workspace, users)  # SLA, teams, rules, saved replies, conversations in every state (inbox)
     return summarize(workspace)
 
 

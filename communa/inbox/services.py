@@ -246,6 +246,8 @@ def change_state(  # noqa: C901 - one branch per state, in order
             fields |= {"resolved_at": now, "resolved_by": actor}
         elif before == State.RESOLVED:
             fields |= {"resolved_at": None, "resolved_by": None}
+        if state == State.OPEN:
+            fields["priority_refresh_at"] = now  # the sweep adds the waiting points again
         if not _cas(conversation, expected_version, fields):
             if wanted(conversation):
                 return conversation  # somebody did the very same thing first
