@@ -18,7 +18,7 @@ from typing import IO, Any, Literal
 
 import pygal  # type: ignore[import-untyped]
 from django.utils import formats
-from django.utils.dates import MONTHS_3, MONTHS_AP
+from django.utils.dates import MONTHS_3
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
@@ -122,15 +122,15 @@ def axis_title(unit: Unit) -> str:
 
 
 def day_label(day: date | datetime, *, hourly: bool = False) -> str:
-    """A short localized date for an axis: "Nov. 21" in English, "21 nov" in Italian, "21 ноя" in Russian."""
+    """A short localized date for an axis: "Nov 21" in English, "21 nov" in Italian, "21 ноя" in Russian."""
     if hourly and isinstance(day, datetime):
         return formats.time_format(day, "H:i") if day.hour else f"{day_label(day.date())} 00:00"
     if (get_language() or "en").startswith("en"):
-        return f"{MONTHS_AP[day.month]} {day.day}"
+        return f"{str(MONTHS_3[day.month]).title()} {day.day}"
     return f"{day.day} {MONTHS_3[day.month]}"
 
 
-def _style(medium: Medium, colors: Sequence[str]) -> Style:
+def _style(medium: Medium, colors: Sequence[str], *, bars: bool = False) -> Style:
     # In the browser, text and grid follow the page's theme (light or dark) through its CSS variables; the
     # PDF and email renderers know no variables, so they get the light theme's values.
     web = medium == "web"
@@ -151,9 +151,9 @@ def _style(medium: Medium, colors: Sequence[str]) -> Style:
         legend_font_size=13,
         title_font_size=14,
         value_font_size=11,
-        value_colors=("#1f2530",) * len(colors) if web else (),
-        opacity=".12",
-        opacity_hover=".25",
+        value_colors=("#ffffff",) * len(colors),
+        opacity=".85" if bars else ".12",
+        opacity_hover="1" if bars else ".25",
         stroke_width=2.2,
         stroke_width_hover=3,
         transition="150ms",
@@ -164,7 +164,7 @@ def _config(chart: Chart, medium: Medium, colors: Sequence[str]) -> dict[str, An
     many = len(chart.labels) > 12
     return {
         "js": [],
-        "style": _style(medium, colors),
+        "style": _style(medium, colors, bars=chart.kind != "line"),
         "width": 760,
         "height": 300 if chart.kind != "hbar" else max(160, 34 * len(chart.labels) + 60),
         "explicit_size": medium == "print",
