@@ -11,6 +11,7 @@ from ninja import NinjaAPI, Swagger
 from ninja.errors import ValidationError
 
 from communa.accounts.api import router as workspaces_router
+from communa.analytics.api import router as analytics_router
 from communa.api.auth import ApiTokenAuth
 from communa.connectors.api import router as sources_router
 from communa.members.api import merges_router
@@ -37,6 +38,7 @@ api.add_router("/messages", messages_router)
 api.add_router("/members", members_router)
 api.add_router("/merges", merges_router)
 api.add_router("/moderation", moderation_router)
+api.add_router("/analytics", analytics_router)
 
 
 @api.exception_handler(PermissionDenied)
