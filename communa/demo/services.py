@@ -21,6 +21,7 @@ from communa.demo.analytics import build_analytics
 from communa.demo.generator import DEFAULT_DAYS, DEFAULT_SEED, generate
 from communa.demo.inbox import build_inbox
 from communa.demo.members import build_members
+from communa.demo.moderation import build_moderation
 from communa.demo.people import BRAND_DOMAIN
 from communa.ingest.services import ingest_events
 from communa.members.models import Member
@@ -114,6 +115,7 @@ def build_demo(
         ingest_events(source=source, events=[RawItem(external_id=row["id"], payload=row) for row in rows])
         mark_success(source_id=source.pk)
     build_members(workspace)  # staff, scripted champions/bridge/at-risk members, engagement, key people
+    build_moderation(workspace, users)  # rules (two versions, backtested), decisions, queue, strikes, appeals
     build_analytics(workspace, actor=users[DEMO_USERNAME])  # rollups, topics, goals, anomalies (analytics)
     build_inbox(workspace, users)  # SLA, teams, rules, saved replies, conversations in every state (inbox)
     return summarize(workspace)

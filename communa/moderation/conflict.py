@@ -1,12 +1,12 @@
 """Conflict early warning: threads heating up before they explode.
 
-After each enriched batch, every thread it touched is looked at over its last WINDOW minutes (at most LOOK
+After each enriched batch, every thread it touched is looked at over its last WINDOW (6 hours) (at most LOOK
 messages), with four signs, each with a weight:
 
 | sign | when | weight |
 | --- | --- | --- |
 | rising toxicity | the recent half's mean toxicity is ≥ 0.25 above the earlier half's, or ≥ 2 toxic messages | 0.35 |
-| back-and-forth | the last 6+ messages come from just two members, alternating at least 4 times | 0.25 |
+| back-and-forth | two members write 5+ of the last 8 messages, alternating at least 4 times | 0.25 |
 | many replies in little time | ≥ BURST messages in BURST_MINUTES | 0.20 |
 | negative turn | ≥ half of the recent messages negative, after a mostly non-negative start | 0.20 |
 
@@ -17,18 +17,19 @@ into a conversation. One alert per thread per COOLDOWN.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from communa.events.services import emit
-from communa.moderation.models import ConflictAlert
+from communa.moderation.models import ConflictAlert, Decision
 from communa.stream.models import Message
 
-WINDOW = timedelta(minutes=60)
+WINDOW = timedelta(hours=6)
 LOOK = 30
 BURST = 10
 BURST_MINUTES = 10
@@ -72,10 +73,12 @@ def score(points: Sequence[Point]) -> Heat:
         total += 0.35
         text = f"toxicity rising {mean_early:.2f} → {mean_late:.2f}, {toxic_count} toxic"
         reasons.append({"code": "rising_toxicity", "text": text})
-    tail = points[-8:]
-    members = {p.member_id for p in tail if p.member_id is not None}
-    if len(tail) >= 6 and len(members) == 2:
-        switches = sum(1 for a, b in itertools.pairwise(tail) if a.member_id != b.member_id)
+    # The two most active voices of the last 8 messages, others (a moderator stepping in) left aside.
+    tail = [p for p in points[-8:] if p.member_id is not None]
+    top = [member for member, _n in collections.Counter(p.member_id for p in tail).most_common(2)]
+    duel = [p for p in tail if p.member_id in top]
+    if len(top) == 2 and len(duel) >= 5:
+        switches = sum(1 for a, b in itertools.pairwise(duel) if a.member_id != b.member_id)
         if switches >= 4:
             total += 0.25
             reasons.append({"code": "back_and_forth", "text": f"back-and-forth between two members ({switches} turns)"})
@@ -94,20 +97,20 @@ def score(points: Sequence[Point]) -> Heat:
 
 def check_messages(*, workspace_id: int, message_ids: Sequence[int]) -> list[ConflictAlert]:
     """Score each thread the batch touched; raise an alert (and "conflict.detected") for the heated ones."""
-    thread_ids = sorted(
-        set(
-            Message.objects.filter(workspace_id=workspace_id, pk__in=list(message_ids), thread_id__isnull=False)
-            .values_list("thread_id", flat=True)
-            .distinct()[:MAX_THREADS]
-        )
-    )
+    # Each thread is judged as it was when the batch's newest message in it arrived (an import or a replayed
+    # backlog is judged message by message, not as the thread looks today).
+    anchors: dict[int, datetime] = {}
+    for thread_id, at in Message.objects.filter(
+        workspace_id=workspace_id, pk__in=list(message_ids), thread_id__isnull=False
+    ).values_list("thread_id", "created_at"):
+        anchors[thread_id] = max(at, anchors.get(thread_id, at))
     now = timezone.now()
     alerts = []
-    for thread_id in thread_ids:
+    for thread_id, anchor in sorted(anchors.items())[:MAX_THREADS]:
         if ConflictAlert.objects.filter(thread_id=thread_id, created_at__gte=now - COOLDOWN).exists():
             continue
         rows = list(
-            Message.objects.filter(workspace_id=workspace_id, thread_id=thread_id)
+            Message.objects.filter(workspace_id=workspace_id, thread_id=thread_id, created_at__lte=anchor)
             .select_related("signals")
             .order_by("-created_at")[:LOOK]
         )
@@ -116,7 +119,12 @@ def check_messages(*, workspace_id: int, message_ids: Sequence[int]) -> list[Con
             continue
         newest = rows[-1].created_at
         rows = [m for m in rows if newest - m.created_at <= WINDOW]
-        heat = score([_point(m) for m in rows])
+        moderated = set(
+            Decision.objects.filter(message_id__in=[m.pk for m in rows], live=True, reversed_at__isnull=True)
+            .exclude(verdict__in=["approve", "queue", "reverse"])
+            .values_list("message_id", flat=True)
+        )
+        heat = score([_point(m, moderated=m.pk in moderated) for m in rows])
         if heat.score < THRESHOLD or len(heat.reasons) < 2:
             continue
         ids = [m.pk for m in rows[-10:]]
@@ -147,7 +155,8 @@ def check_messages(*, workspace_id: int, message_ids: Sequence[int]) -> list[Con
     return alerts
 
 
-def _point(message: Message) -> Point:
+def _point(message: Message, *, moderated: bool = False) -> Point:
+    """A message a rule or a moderator acted on counts as toxic, whatever its score (or when there is none)."""
     try:
         signals = message.signals
     except Message.signals.RelatedObjectDoesNotExist:
@@ -159,7 +168,7 @@ def _point(message: Message) -> Point:
         message_id=message.pk,
         member_id=message.member_id,
         at_seconds=message.created_at.timestamp(),
-        toxicity=signals.toxicity_score if signals is not None else None,
-        toxic=bool(signals is not None and signals.is_toxic),
+        toxicity=1.0 if moderated else (signals.toxicity_score if signals is not None else None),
+        toxic=moderated or bool(signals is not None and signals.is_toxic),
         negative=sentiment == "negative",
     )

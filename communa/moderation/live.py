@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.db import transaction
 from django.utils import timezone
 
 from communa.accounts.models import Workspace
 from communa.moderation import facts as facts_module
 from communa.moderation.actions import A, Step
-from communa.moderation.models import ModerationSettings, RuleSet, Strike
+from communa.moderation.models import DecisionAction, ModerationSettings, RuleSet
 from communa.moderation.rules.explain import ActionKind, Match, Mode
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MUTE_SECONDS = 3600
 SEED_LIMIT = 50_000
+URGENT = [A.REMOVE, A.MUTE, A.BAN, A.KICK]  # delivered at once after commit (deliver_now)
 STRIKING = {
     ActionKind.REMOVE,
     ActionKind.WARN,
@@ -156,14 +158,12 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int]) -> int:
     _top_up(live, workspace_id, now)
     workspace = Workspace.objects.get(pk=workspace_id)
     made = 0
+    urgent: list[str] = []
     all_facts = facts_module.facts_for(messages, workspace_id=workspace_id, now=now)
     for message, message_facts in zip(messages, all_facts, strict=True):
         matches = evaluate(live.compiled, message_facts, live.window)
-        struck = False
         for match in matches:
-            steps = steps_for(match, live.compiled, message, message_facts)
-            if struck or Strike.objects.filter(decision__message=message, removed_at__isnull=True).exists():
-                steps = [s for s in steps if s.action != A.STRIKE]  # one strike per message, however many rules
+            steps = steps_for(match, live.compiled, message, message_facts)  # decide() drops repeats
             explanation = {
                 **match.explanation.as_dict(),
                 "summary": match.explanation.render(),
@@ -185,5 +185,31 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int]) -> int:
             )
             if decision is not None:
                 made += 1
-                struck = struck or (decision.live and any(s.action == A.STRIKE for s in steps))
+                if decision.live:
+                    urgent.extend(
+                        decision.actions.filter(action__in=URGENT, state=DecisionAction.State.PENDING)
+                        .exclude(outbox_key="")
+                        .values_list("outbox_key", flat=True)
+                    )
+    if urgent:
+        transaction.on_commit(lambda: deliver_now(workspace_id, urgent))
     return made
+
+
+def deliver_now(workspace_id: int, keys: Sequence[str]) -> None:
+    """The fast path for removals, mutes and bans: the outbox's own deliver(), right after commit, on this thread.
+
+    Same claim, same single attempt, same states as the outbox's task (which then finds the item settled and
+    does nothing): only the hop through the task queue is saved, which is most of a removal's latency on the
+    embedded task backend. A failure here is the outbox's to record; the task path still runs if this did not.
+    """
+    from communa.outbox.models import OutboxItem
+    from communa.outbox.services import deliver
+
+    for item_id in OutboxItem.objects.filter(workspace_id=workspace_id, idempotency_key__in=list(keys)).values_list(
+        "pk", flat=True
+    ):
+        try:
+            deliver(item_id=item_id)
+        except Exception:
+            logger.exception("moderation: delivering outbox item %s inline failed; the outbox task will", item_id)

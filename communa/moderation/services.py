@@ -254,6 +254,8 @@ def decide(
     """Record a decision and carry out its steps, in one transaction. None when `dedupe_key` was decided."""
     now = now or timezone.now()
     config = settings_for(workspace)
+    if message is not None and live:
+        steps = without_repeats(message, steps)
     try:
         with transaction.atomic():
             decision = Decision.objects.create(
@@ -307,6 +309,17 @@ def decide(
             return None
         raise
     return decision
+
+
+def without_repeats(message: Message, steps: Sequence[Step]) -> list[Step]:
+    """Leave out what was already done to this message by a standing decision: a second removal, a second strike
+    (a queued message a rule already removed, two rules matching one message)."""
+    standing = DecisionAction.objects.filter(
+        decision__message=message, decision__live=True, decision__reversed_at__isnull=True
+    ).exclude(state__in=[DecisionAction.State.FAILED, DecisionAction.State.SKIPPED, DecisionAction.State.LOGGED])
+    removed = standing.filter(action=A.REMOVE).exists()
+    struck = Strike.objects.filter(decision__message=message, removed_at__isnull=True).exists()
+    return [s for s in steps if not ((s.action == A.REMOVE and removed) or (s.action == A.STRIKE and struck))]
 
 
 # --- the review queue ------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ call a selector or a service, render.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -353,6 +354,7 @@ def backtest_detail(request: HttpRequest, workspace: str, backtest_id: int) -> H
         raise Http404 from exc
     config = selectors.moderation_settings(workspace=ws)
     rows = sorted(found.by_rule.items(), key=lambda kv: -int(kv[1].get("matches", 0)))
+    examples = [{**ex, "when": datetime.fromisoformat(ex["at"])} for ex in found.examples]
     for _name, row in rows:
         row["too_broad"] = bool(found.messages) and row.get("matches", 0) / found.messages > found.warning_share
     return render(
@@ -363,7 +365,7 @@ def backtest_detail(request: HttpRequest, workspace: str, backtest_id: int) -> H
             "backtest": found,
             "rule_set": found.rule_set,
             "rows": rows,
-            "config": config,
+            "examples": examples,
             "too_many": found.too_broad,
             "is_active": config.active_rule_set_id == found.rule_set_id,
         },
