@@ -270,3 +270,13 @@ def test_modes_changed_after_compiling_keep_the_indexes_right() -> None:
     rules = tuple(r.with_mode(Mode.DISABLED) if r.rule_id == "after" else r for r in changed.rules)
     assert ids(evaluate(dataclasses.replace(changed, rules=rules), msg("spam"))) == ["off"]
     assert ids(evaluate(compiled, msg("spam"))) == ["logged", "stopper"]  # the original is unchanged
+
+
+def test_raid_window_seeded_newest_first() -> None:
+    compiled = compile_ruleset(RATES)
+    arrivals = [msg("hello", n=i, seconds=i * 10, member_id=100 + i, is_first_message=True) for i in range(5)]
+    rate = compiled.new_rate_window()
+    rate.seed(reversed(arrivals))  # as a query ordered by -ingested_at returns them
+    assert [ids(evaluate(compiled, m, rate)) for m in arrivals] == [[], [], ["raid"], ["raid"], ["raid"]]
+    late = msg("hello", n=99, seconds=200, member_id=300, is_first_message=True)
+    assert ids(evaluate(compiled, late, rate)) == []  # the others are more than a minute old

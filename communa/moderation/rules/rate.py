@@ -55,7 +55,7 @@ class RateWindow:
         """Remember past messages (any order) without evaluating them."""
         from communa.moderation.rules.normalize import normalize
 
-        for message in facts:
+        for message in sorted(facts, key=lambda f: f.created_at):  # appending in time order is O(1)
             self.observe(message, text_key(" ".join(t.text for t in normalize(message.text).tokens)))
 
     def observe(self, facts: MessageFacts, key: str) -> None:
@@ -75,7 +75,14 @@ class RateWindow:
             queue.append(seen)
         if facts.is_first_message:
             first = self._first_by_source.setdefault(facts.source_id, collections.deque())
-            first.append((at, facts.member_id, facts.channel))
+            entry = (at, facts.member_id, facts.channel)
+            if first and first[-1][0] > at:
+                index = len(first)
+                while index > 0 and first[index - 1][0] > at:
+                    index -= 1
+                first.insert(index, entry)
+            else:
+                first.append(entry)
         self._latest = max(self._latest, at)
         self._observed += 1
         if self._observed % _PRUNE_EVERY == 0:
