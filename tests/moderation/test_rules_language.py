@@ -219,3 +219,15 @@ def test_priority_orders_rules_and_ties_keep_the_file_order() -> None:
     )
     assert [r.rule_id for r in compiled.rules] == ["high", "first", "second", "low"]
     assert [r.line for r in compiled.rules] == [4, 3, 5, 2]
+
+
+def test_every_rule_set_in_the_documentation_compiles() -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "moderation-rules.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", page, re.DOTALL) if "rules:" in b]
+    assert len(blocks) >= 2
+    for block in blocks:
+        compiled = compile_ruleset(block)
+        assert compiled.rules
