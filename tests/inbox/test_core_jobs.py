@@ -129,3 +129,29 @@ def test_snoozes_end_and_waiting_adds_points(workspace: Workspace, source: Sourc
 
 def test_the_sweep_runs_every_step() -> None:
     assert sweep() == {"woken": 0, "escalated": 0, "breached": 0, "reprioritized": 0}
+
+
+IMMEDIATE = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
+
+
+def test_the_events_reach_triage_and_the_replies(workspace: Workspace, source: Source, manager: User) -> None:
+    from django.test import override_settings
+
+    from communa.events.dispatch import dispatch_pending
+    from communa.events.periodic import PERIODIC
+    from communa.events.services import emit
+    from communa.events.subscribers import SUBSCRIBERS
+
+    assert "communa.inbox.tasks.on_messages_enriched" in SUBSCRIBERS["messages.enriched"]
+    assert "communa.inbox.tasks.on_conflict_detected" in SUBSCRIBERS["conflict.detected"]
+    assert "communa.inbox.tasks.on_outbox_event" in SUBSCRIBERS["outbox.failed"]
+    assert PERIODIC["communa.inbox.tasks.periodic_sweep"] == 30.0
+    from django.utils import timezone
+
+    recent = int((timezone.now() - T0).total_seconds() // 60) - 60  # an hour ago: triage uses the real clock
+    q = post(source, "m1", "ana", "Help?", question=True, minutes=recent)
+    only_inbox = {name: [p for p in paths if ".inbox." in p] for name, paths in SUBSCRIBERS.items()}
+    with override_settings(TASKS=IMMEDIATE):
+        emit(workspace_id=workspace.pk, name="messages.enriched", data={"message_ids": [q.pk]})
+        dispatch_pending(subscribers=only_inbox)
+    assert Conversation.objects.filter(first_message=q).count() == 1
