@@ -81,6 +81,7 @@ def acme_objects(
         "invitation_id": invitation.pk,
         "delivery_id": _delivery(workspace, fake_source),
         **_member_objects(workspace, owner),
+        **_inbox_objects(workspace, fake_source, owner),
     }
     return ids | {"source": ids["source_id"], "message": ids["message_id"], "thread": ids["thread_id"]}
 
@@ -113,6 +114,24 @@ def _delivery(workspace: Workspace, source: Source) -> int:
 
     target = ReplyTarget(channel="#c", message_external_id="m1")
     return enqueue_reply(workspace=workspace, source=source, target=target, text="hi", idempotency_key="t").pk
+
+
+def _inbox_objects(workspace: Workspace, source: Source, owner: User) -> dict[str, int]:
+    """A conversation with a reply (inbox pages and API) and a webhook endpoint of acme's."""
+    from communa.inbox.models import Conversation, Reply
+    from communa.webhooks.services import create_endpoint
+
+    message = Message.objects.get(external_id="m1")
+    conversation = Conversation.objects.create(
+        workspace=workspace, key="thread:acme", source=source, reason="question", member_id=message.member_id,
+        first_message=message, last_member_message=message, opened_at=message.created_at,
+        last_message_at=message.created_at,
+    )  # fmt: skip
+    reply = Reply.objects.create(
+        workspace=workspace, conversation=conversation, author=owner, text="hi", state="failed"
+    )
+    endpoint = create_endpoint(workspace=workspace, name="Hook", url="https://example.org/h", events=[], actor=owner)
+    return {"conversation_id": conversation.pk, "reply_id": reply.pk, "endpoint_id": endpoint.pk}
 
 
 # URL parameters that are not object ids, with a value that is valid in any workspace.
@@ -211,6 +230,9 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/api/v1/members/{member_id}/notes/{note_id}"): {"text": "mine"},
     ("patch", "/api/v1/members/{member_id}/fields"): {"values": {}, "organisation": "Mine"},
     ("post", "/api/v1/members/{member_id}/erase"): {"confirm": 1},
+    ("post", "/api/v1/conversations/{conversation_id}/assign"): {"assignee": None},
+    ("post", "/api/v1/conversations/{conversation_id}/state"): {"state": "resolved"},
+    ("post", "/api/v1/conversations/{conversation_id}/replies"): {"text": "mine"},
 }
 
 

@@ -14,6 +14,7 @@ from communa.accounts.api import router as workspaces_router
 from communa.analytics.api import router as analytics_router
 from communa.api.auth import ApiTokenAuth
 from communa.connectors.api import router as sources_router
+from communa.inbox.api import router as conversations_router
 from communa.members.api import merges_router
 from communa.members.api import router as members_router
 from communa.moderation.api import router as moderation_router
@@ -35,6 +36,7 @@ api = NinjaAPI(
 api.add_router("/workspaces", workspaces_router)
 api.add_router("/sources", sources_router)
 api.add_router("/messages", messages_router)
+api.add_router("/conversations", conversations_router)
 api.add_router("/members", members_router)
 api.add_router("/merges", merges_router)
 api.add_router("/moderation", moderation_router)

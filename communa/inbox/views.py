@@ -46,9 +46,10 @@ SNOOZE_CHOICES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "tomorrow"
 def _inbox(
     view: Callable[Concatenate[HttpRequest, InboxAccess, P], HttpResponse],
 ) -> Callable[..., HttpResponse]:
-    """Resolve the inbox access from the URL's workspace; service refusals become 403."""
+    """Resolve the inbox access from the URL's workspace; service refusals become 403. Goes under
+    @login_required and the method check, so a visitor is sent to sign in and a wrong method is a 405 that
+    says nothing about the workspace."""
 
-    @login_required
     @wraps(view)
     def wrapped(request: HttpRequest, workspace: str, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
         access = selectors.inbox_access(request.user, workspace)
@@ -134,6 +135,7 @@ def _people(access: InboxAccess) -> list[User]:
     return [m.user for m in memberships if selectors.inbox_scope(m.role) is not None]
 
 
+@login_required
 @require_GET
 @_inbox
 def index(request: HttpRequest, access: InboxAccess) -> HttpResponse:
@@ -204,6 +206,7 @@ def _conversation_context(request: HttpRequest, access: InboxAccess, conversatio
     }
 
 
+@login_required
 @require_GET
 @_inbox
 def conversation(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -216,6 +219,7 @@ def conversation(request: HttpRequest, access: InboxAccess, conversation_id: int
     return render(request, "inbox/index.html", context)
 
 
+@login_required
 @require_GET
 @_inbox
 def live(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -240,6 +244,7 @@ def live(request: HttpRequest, access: InboxAccess, conversation_id: int) -> Htt
     return render(request, "inbox/partials/live.html", context)
 
 
+@login_required
 @require_GET
 @_inbox
 def suggested(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -256,6 +261,7 @@ def suggested(request: HttpRequest, access: InboxAccess, conversation_id: int) -
     return render(request, "inbox/partials/suggestions.html", context)
 
 
+@login_required
 @require_GET
 @_inbox
 def saved_reply_picker(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -290,6 +296,7 @@ def _stale(request: HttpRequest, exc: services.StaleConversation) -> None:
     messages.warning(request, _("Someone else changed this conversation meanwhile: here it is as it is now."))
 
 
+@login_required
 @require_POST
 @_inbox
 def reply(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -313,6 +320,7 @@ def reply(request: HttpRequest, access: InboxAccess, conversation_id: int) -> Ht
     return _back(request, access, conv)
 
 
+@login_required
 @require_POST
 @_inbox
 def retry_reply(request: HttpRequest, access: InboxAccess, conversation_id: int, reply_id: int) -> HttpResponse:
@@ -329,6 +337,7 @@ def retry_reply(request: HttpRequest, access: InboxAccess, conversation_id: int,
     return _back(request, access, conv)
 
 
+@login_required
 @require_POST
 @_inbox
 def note(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -352,6 +361,7 @@ def _snooze_until(choice: str, custom: str, now: datetime) -> datetime | None:
     return parsed
 
 
+@login_required
 @require_POST
 @_inbox
 def change_state(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -388,6 +398,7 @@ def _assignee_and_team(access: InboxAccess, data: Any) -> tuple[User | None, Tea
     return person, team
 
 
+@login_required
 @require_POST
 @_inbox
 def assign(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -406,6 +417,7 @@ def assign(request: HttpRequest, access: InboxAccess, conversation_id: int) -> H
     return _back(request, access, conv)
 
 
+@login_required
 @require_POST
 @_inbox
 def priority(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -423,6 +435,7 @@ def priority(request: HttpRequest, access: InboxAccess, conversation_id: int) ->
     return _back(request, access, conv)
 
 
+@login_required
 @require_POST
 @_inbox
 def composing(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
@@ -435,6 +448,7 @@ def composing(request: HttpRequest, access: InboxAccess, conversation_id: int) -
     return HttpResponse(status=204)
 
 
+@login_required
 @require_POST
 @_inbox
 def bulk(request: HttpRequest, access: InboxAccess) -> HttpResponse:
