@@ -159,7 +159,7 @@ def test_generate_from_the_page(client: Client, analyst: User, workspace: Worksp
     assert response["Location"] == f"/w/acme/analytics/reports/{report.pk}/"
     today = timezone.now().date()
     assert report.end == today.replace(day=1) - timedelta(days=1)
-    assert report.data["period_label"] == "Rapporto mensile"
+    assert report.data["period_label"] == "Report mensile"
 
 
 # Share links
