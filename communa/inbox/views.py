@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from communa.accounts.models import Membership, User
@@ -473,7 +474,10 @@ def bulk(request: HttpRequest, access: InboxAccess) -> HttpResponse:
         except (services.InboxError, PermissionError):
             failed += 1
     if done:
-        messages.success(request, _("%(n)d conversations updated.") % {"n": done})
+        messages.success(
+            request, ngettext("%(n)d conversation updated.", "%(n)d conversations updated.", done) % {"n": done}
+        )
     if failed:
-        messages.error(request, _("%(n)d conversations could not be changed.") % {"n": failed})
+        text = ngettext("%(n)d conversation could not be changed.", "%(n)d conversations could not be changed.", failed)
+        messages.error(request, text % {"n": failed})
     return _back(request, access)
