@@ -218,7 +218,7 @@ class GoalForm(forms.Form):
         label=_("Name"), max_length=200, help_text=_("For example: “First response under 2 h by March”.")
     )
     metric = forms.ChoiceField(label=_("Metric"))
-    comparison = forms.ChoiceField(label=_("Goal"), choices=Goal.Comparison.choices)
+    comparison = forms.ChoiceField(label=_("Goal"), choices=Goal.Comparison.choices, initial=Goal.Comparison.AT_LEAST)
     target = forms.FloatField(
         label=_("Target"),
         help_text=_("In the metric's unit: a percentage for shares (40 for 40%), hours for response times."),
