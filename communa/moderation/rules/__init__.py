@@ -14,11 +14,13 @@ from communa.moderation.rules.errors import RuleError
 from communa.moderation.rules.explain import Action, ActionKind, Evidence, Explanation, Match, Mode
 from communa.moderation.rules.facts import MessageFacts, signals_from
 from communa.moderation.rules.rate import RateWindow
+from communa.moderation.rules.words import SUPPORTED_LANGUAGES, warm_up
 
 __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_RULES",
+    "SUPPORTED_LANGUAGES",
     "Action",
     "ActionKind",
     "BacktestResult",
@@ -38,4 +40,5 @@ __all__ = [
     "describe",
     "evaluate",
     "signals_from",
+    "warm_up",
 ]

@@ -87,3 +87,9 @@ def _word_keys(form: str, languages: tuple[str, ...], exact: bool) -> frozenset[
             if lemma:
                 keys.add((lang, strip_accents(lemma.casefold())))
     return frozenset(keys)
+
+
+def warm_up(languages: tuple[str, ...] = SUPPORTED_LANGUAGES) -> None:
+    """Read the word-form dictionaries now (a few seconds), e.g. when a worker starts, not on the first message."""
+    for lang in languages:
+        _DICTIONARY.get_lemma("warm", lang)
