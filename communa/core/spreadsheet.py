@@ -1,7 +1,7 @@
 """Spreadsheet formula injection: the guard every CSV export uses.
 
-The same rule as enrichment/files.py (`guard_cell`), at the bottom layer so that every app can use it (an app
-below enrichment, like members, cannot import enrichment).
+At the bottom layer so that every app uses the one rule: enrichment's files (communa classify), members' CSV
+export, analytics' chart CSVs.
 """
 
 from __future__ import annotations

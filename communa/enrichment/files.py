@@ -9,12 +9,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from communa.core.spreadsheet import guard_cell as guard_cell  # the one formula-injection rule (re-exported)
 from communa.enrichment.pipeline import TOXICITY_CATEGORIES, Signals
 from communa.enrichment.presentation import reason_text
 
 FORMATS = ("csv", "tsv", "jsonl")
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 csv.field_size_limit(10_000_000)  # one message may be long; the default 128 KB limit would refuse it
 
 
@@ -53,13 +52,6 @@ def text_of(row: dict[str, Any], column: str, number: int) -> str:
         raise FileProblem(f"row {number} has no column {column!r} (it has: {', '.join(map(str, row)) or 'none'})")
     value = row[column]
     return "" if value is None else str(value)
-
-
-def guard_cell(value: Any) -> Any:
-    """Prefix a text cell that a spreadsheet would run as a formula with a single quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 class RowWriter:

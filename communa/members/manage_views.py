@@ -8,11 +8,13 @@ CSV export and the privacy actions are MANAGE_MEMBERS (personal data leaving Com
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import (
     Http404,
     HttpRequest,
@@ -26,6 +28,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -39,6 +42,7 @@ from communa.members import csv_io, privacy, segments, selectors, unmerge
 from communa.members.models import CustomField, Member, MemberImport, Note, RetentionPolicy, Segment, Tag
 from communa.members.segments import InvalidFilter, MemberFilter, filter_members, parse_filter, segment_filter
 from communa.members.services import MergeError
+from communa.stream.models import Message
 
 PAGE_SIZE = 50
 SORT_LABELS = {
@@ -417,6 +421,109 @@ def profile_extras(request: HttpRequest, ws: Workspace, member: Member) -> dict[
 # --- privacy -----------------------------------------------------------------------------------------------
 
 
+# The readable (HTML) data export: section titles and column names for a person, values formatted.
+SECTION_TITLES = {
+    "member": gettext_lazy("Member"),
+    "identities": gettext_lazy("Identities on each platform"),
+    "tags": gettext_lazy("Tags"),
+    "notes": gettext_lazy("Notes by the team"),
+    "custom_fields": gettext_lazy("Custom fields"),
+    "consents": gettext_lazy("Consent"),
+    "engagement": gettext_lazy("Engagement"),
+    "facts": gettext_lazy("Profile facts"),
+    "merges": gettext_lazy("Merged profiles"),
+    "messages": gettext_lazy("Messages"),
+    "conversations": gettext_lazy("Conversations"),
+    "conversation_notes": gettext_lazy("Notes in conversations"),
+    "replies": gettext_lazy("Replies sent to them"),
+    "moderation_decisions": gettext_lazy("Moderation decisions"),
+    "appeals": gettext_lazy("Appeals"),
+}
+COLUMN_LABELS = {
+    "id": gettext_lazy("Number"),
+    "display_name": gettext_lazy("Name"),
+    "platform": gettext_lazy("Platform"),
+    "external_id": gettext_lazy("Platform id"),
+    "handle": gettext_lazy("Handle"),
+    "email": gettext_lazy("Email"),
+    "url": gettext_lazy("Link"),
+    "is_bot": gettext_lazy("Bot"),
+    "is_staff": gettext_lazy("Team member"),
+    "first_seen_at": gettext_lazy("First seen"),
+    "last_seen_at": gettext_lazy("Last seen"),
+    "message_count": gettext_lazy("Messages"),
+    "created_at": gettext_lazy("Created"),
+    "edited_at": gettext_lazy("Edited"),
+    "added_at": gettext_lazy("Added"),
+    "merged_member_ids": gettext_lazy("Profiles merged into this one"),
+    "tag": gettext_lazy("Tag"),
+    "text": gettext_lazy("Text"),
+    "title": gettext_lazy("Title"),
+    "author": gettext_lazy("Written by"),
+    "field": gettext_lazy("Field"),
+    "key": gettext_lazy("Key"),
+    "value": gettext_lazy("Value"),
+    "topic": gettext_lazy("For what"),
+    "granted": gettext_lazy("Agreed"),
+    "given_at": gettext_lazy("When"),
+    "source": gettext_lazy("Where"),
+    "note": gettext_lazy("Note"),
+    "kind": gettext_lazy("Kind"),
+    "language": gettext_lazy("Language"),
+    "deleted_at": gettext_lazy("Deleted"),
+    "into": gettext_lazy("Into"),
+    "merged": gettext_lazy("Merged"),
+    "reason": gettext_lazy("Reason"),
+    "merged_at": gettext_lazy("Merged on"),
+    "undone_at": gettext_lazy("Undone on"),
+    "status": gettext_lazy("Status"),
+    "action": gettext_lazy("Action"),
+    "rule": gettext_lazy("Rule"),
+}
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _readable_value(value: Any) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return date_format(timezone.localtime(moment) if timezone.is_aware(moment) else moment, "DATETIME_FORMAT")
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _readable_sections(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each section of the export as a title and a table (or, for one row, a list of label: value)."""
+    sections = []
+    for key, rows in data.items():
+        if not isinstance(rows, list):
+            continue
+        columns = list(rows[0].keys()) if rows else []
+        labels = [str(COLUMN_LABELS.get(c, c.replace("_", " ").capitalize())) for c in columns]
+        values = [[_readable_value(row.get(c)) for c in columns] for row in rows]
+        single = len(rows) == 1 and len(columns) > 4
+        sections.append(
+            {
+                "key": key,
+                "title": SECTION_TITLES.get(key, key.replace("_", " ").capitalize()),
+                "single": single,
+                "columns": labels,
+                "rows": values,
+                "pairs": list(zip(labels, values[0], strict=True)) if single else [],
+            }
+        )
+    return sections
+
+
 @login_required
 @require_GET
 def data_export(request: HttpRequest, workspace: str, member_id: int, fmt: str) -> HttpResponse:
@@ -427,12 +534,13 @@ def data_export(request: HttpRequest, workspace: str, member_id: int, fmt: str) 
     if fmt == "json":
         response: HttpResponse = JsonResponse(data, json_dumps_params={"ensure_ascii": False, "indent": 2})
     else:
-        sections = [(k, v) for k, v in data.items() if isinstance(v, list)]
-        response = HttpResponse(
-            render_to_string(
-                "members/data_export.html", {"data": data, "sections": sections, "member": member}, request
-            )
-        )
+        context = {
+            "data": data,
+            "generated_at": _readable_value(data.get("generated_at")),
+            "sections": _readable_sections(data),
+            "member": member,
+        }
+        response = HttpResponse(render_to_string("members/data_export.html", context, request))
     response["Content-Disposition"] = f'attachment; filename="member-{member.pk}-data.{fmt}"'
     return response
 
@@ -521,6 +629,17 @@ def settings_page(request: HttpRequest, workspace: str) -> HttpResponse:
 # --- bulk unmerge ------------------------------------------------------------------------------------------
 
 
+def _identity_rows(ws: Workspace, member: Member) -> list[dict[str, Any]]:
+    identities = selectors.member_profile(workspace=ws, member=member).identities
+    counts = dict(
+        Message.objects.filter(workspace=ws, identity__in=identities)
+        .values("identity")
+        .annotate(n=Count("id"))
+        .values_list("identity", "n")
+    )
+    return [{"identity": i, "messages": counts.get(i.pk, 0)} for i in identities]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def unmerge_page(request: HttpRequest, workspace: str, member_id: int) -> HttpResponse:
@@ -551,7 +670,7 @@ def unmerge_page(request: HttpRequest, workspace: str, member_id: int) -> HttpRe
         {
             "workspace": ws,
             "member": member,
-            "identities": selectors.member_profile(workspace=ws, member=member).identities,
+            "identity_rows": _identity_rows(ws, member),
             "chosen": set(chosen),
             "plan": plan,
             "error": error,

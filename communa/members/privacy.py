@@ -11,6 +11,13 @@ about members (the inbox's conversations, moderation's decisions) adds one line 
   that let us find them).
 
 The audit entry of an erasure holds ids and counts only; the `member.erased` domain event holds the id.
+
+Registering: apps above members in the layers (inbox, moderation) cannot be imported here, so they are named
+by import path and resolved only when an export or erasure runs, as events/subscribers.py does. Their
+functions live in their own `<app>/privacy.py` and may use this module's helpers (`scrub`, `scrub_json`,
+`scrub_rows`, `erased_id`). A new app adds one line to each table (or calls `register(...)` from its
+AppConfig.ready, for code outside this repository). An eraser that cannot be imported fails the erasure:
+nothing is half-erased.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ EXPORTERS: list[str] = [
     "communa.members.privacy.export_related_rows",  # engagement, facts (K=5's tables), when present
     "communa.members.privacy.export_merges",
     "communa.members.privacy.export_messages",
+    "communa.inbox.privacy.export_inbox",  # conversations, notes in them, replies sent to them
+    "communa.moderation.privacy.export_moderation",  # decisions, strikes, appeals
 ]
 
 ERASERS: list[str] = [
@@ -67,6 +76,8 @@ ERASERS: list[str] = [
     "communa.members.privacy.erase_raw_events",  # ingest: the payloads as the platform sent them
     "communa.members.privacy.erase_messages",  # stream: text, title, url, metadata; thread titles they wrote
     "communa.members.privacy.erase_resolution",  # merge suggestions (reasons quote emails, handles), merges
+    "communa.inbox.privacy.erase_inbox",  # conversations (subject, preview, DM channel), notes, replies, outbox
+    "communa.moderation.privacy.erase_moderation",  # decisions' quoted text, actions, reviews, strikes, appeals
     "communa.members.privacy.erase_annotations",  # notes, tags, custom fields, consent, organisation, imports
     "communa.members.privacy.erase_audit_labels",  # audit entries name their target: the label goes
     "communa.members.privacy.erase_identities",
@@ -112,18 +123,63 @@ def subject_for(*, workspace: Workspace, member: Member) -> Subject:
     return Subject(workspace, member, member_ids, identity_ids, message_ids, terms)
 
 
+def register(*, eraser: str = "", exporter: str = "", before: str = "communa.members.privacy.erase_identities") -> None:
+    """Add an eraser and/or exporter by import path (resolved when it runs). Erasers go before `before`, so
+    that they still find the identities; adding the same path twice adds it once."""
+    if eraser and eraser not in ERASERS:
+        ERASERS.insert(ERASERS.index(before) if before in ERASERS else len(ERASERS) - 1, eraser)
+    if exporter and exporter not in EXPORTERS:
+        EXPORTERS.append(exporter)
+
+
 def _contains_any(value: str, terms: Iterable[str]) -> bool:
     folded = value.casefold()
     return any(term.casefold() in folded for term in terms)
 
 
-def _scrub(value: str, terms: Iterable[str]) -> str:
+contains_any = _contains_any
+
+
+def scrub(value: str, terms: Iterable[str]) -> str:
     """`value` with every term replaced (case-insensitively), longest first."""
     import re
 
     for term in sorted(terms, key=len, reverse=True):
         value = re.sub(re.escape(term), "[erased]", value, flags=re.IGNORECASE)
     return value
+
+
+_scrub = scrub
+
+
+def scrub_json(value: Any, terms: Iterable[str]) -> Any:
+    """A JSON value with every string (keys too) scrubbed of the terms."""
+    terms = list(terms)
+    if isinstance(value, str):
+        return scrub(value, terms) if _contains_any(value, terms) else value
+    if isinstance(value, list):
+        return [scrub_json(v, terms) for v in value]
+    if isinstance(value, dict):
+        return {scrub_json(k, terms): scrub_json(v, terms) for k, v in value.items()}
+    return value
+
+
+def scrub_rows(rows: Any, fields: Iterable[str], terms: Iterable[str]) -> int:
+    """Scrub the terms out of these text and JSON fields of each row of the queryset; returns rows changed."""
+    fields, terms = list(fields), list(terms)
+    changed = 0
+    model = rows.model
+    for row in rows.only("pk", *fields).iterator(chunk_size=500):
+        update = {}
+        for field in fields:
+            value = getattr(row, field)
+            cleaned = scrub_json(value, terms)
+            if cleaned != value:
+                update[field] = cleaned
+        if update:
+            model._default_manager.filter(pk=row.pk).update(**update)
+            changed += 1
+    return changed
 
 
 def _optional_model(app_label: str, name: str) -> type[Model] | None:
@@ -321,8 +377,12 @@ def erase_raw_events(subject: Subject) -> int:
     return changed
 
 
-def _erased_id(value: str) -> str:
+def erased_id(value: str) -> str:
+    """A stable stand-in for a platform id that named the member (links between rows stay consistent)."""
     return "erased-" + hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+_erased_id = erased_id
 
 
 def erase_messages(subject: Subject) -> int:

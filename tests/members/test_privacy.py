@@ -115,3 +115,118 @@ def test_retention_anonymises_or_deletes_old_messages(workspace: Workspace, zolt
     assert privacy.apply_retention(workspace=workspace) == 1
     assert not Message.objects.filter(external_id="m1").exists()
     assert privacy.enqueue_due_retention() == 1
+
+
+def _inbox_and_moderation(workspace: Workspace, owner: User, member: Member) -> dict[str, int]:
+    """A DM conversation with Zoltan (notes, a reply waiting in the outbox), his message ending another member's
+    conversation, and a moderation decision about him (action with his platform id, review, strike, appeal)."""
+    from communa.connectors.base import ModerationAction, ModerationTarget, ReplyTarget
+    from communa.inbox.models import Conversation, ConversationMessage, InternalNote, Reply
+    from communa.moderation.models import Appeal, Decision, DecisionAction, ReviewItem, Strike
+    from communa.outbox.services import enqueue_moderation, enqueue_reply
+
+    m1, m2, m3 = (Message.objects.get(external_id=e) for e in ("m1", "m2", "m3"))
+    now = timezone.now()
+    dm = Conversation.objects.create(
+        workspace=workspace, key="dm:1:@zoltan_k:example.org", source=m1.source, kind="dm",
+        channel="@zoltan_k:example.org", member=member, first_message=m1, last_member_message=m1,
+        subject="my secret plan", preview="my secret plan", reason="question", opened_at=now, last_message_at=now,
+    )  # fmt: skip
+    ConversationMessage.objects.create(workspace=workspace, conversation=dm, message=m1, role="member", created_at=now)
+    InternalNote.objects.create(workspace=workspace, conversation=dm, author=owner, text="Zoltan Kovacs: kovacs-corp")
+    reply = Reply.objects.create(workspace=workspace, conversation=dm, author=owner, text="Hi Zoltan Kovacs!",
+                                 in_reply_to=m1)  # fmt: skip
+    enqueue_reply(
+        workspace=workspace, source=m1.source, idempotency_key=f"inbox-reply-{reply.pk}",
+        origin=f"inbox.reply:{reply.pk}", text="Hi Zoltan Kovacs!",
+        target=ReplyTarget(channel="@zoltan_k:example.org", message_external_id="m1",
+                           recipient="zoltan@kovacs.example"),
+    )  # fmt: skip
+    other = Member.objects.get(identities__external_id="other")
+    thread = Conversation.objects.create(
+        workspace=workspace, key="thread:9", source=m2.source, member=other, first_message=m3,
+        last_member_message=m2, subject="hello all", preview="mezzo-forte", reason="question", opened_at=now,
+        last_message_at=now,
+    )  # fmt: skip
+    ConversationMessage.objects.create(workspace=workspace, conversation=thread, message=m2, role="member",
+                                       created_at=now)  # fmt: skip
+    ConversationMessage.objects.create(workspace=workspace, conversation=thread, message=m3, role="member",
+                                       created_at=now)  # fmt: skip
+    decision = Decision.objects.create(
+        workspace=workspace, kind="rule", message=m2, member=member, source=m2.source, rule="insults", verdict="ban",
+        explanation={"summary": "insults", "excerpt": "mezzo-forte", "reasons": [{"word": "mezzo-forte"}]},
+        reason="Zoltan Kovacs, insults are not allowed",
+    )  # fmt: skip
+    action = DecisionAction.objects.create(
+        workspace=workspace, decision=decision, action="ban", source=m2.source, channel="#general",
+        target_user="zoltan_k", params={"text": "Zoltan Kovacs, you are banned"},
+    )  # fmt: skip
+    enqueue_moderation(
+        workspace=workspace, source=m2.source, action=ModerationAction.BAN, idempotency_key=f"mod-{action.pk}",
+        target=ModerationTarget(channel="#general", user_external_id="zoltan_k"), reason="Zoltan Kovacs: insults",
+        origin=f"moderation.action:{action.pk}",
+    )  # fmt: skip
+    ReviewItem.objects.create(workspace=workspace, message=m2, member=member, decision=decision,
+                              reason="zoltan_k insulted", explanation={"excerpt": "mezzo-forte"})  # fmt: skip
+    Strike.objects.create(workspace=workspace, member=member, decision=decision, rule="insults",
+                          reason="Zoltan Kovacs strike", expires_at=now + timedelta(days=30))  # fmt: skip
+    Appeal.objects.create(workspace=workspace, decision=decision, member=member, channel="link",
+                          statement="I am Zoltan Kovacs and I disagree", contact="zoltan@kovacs.example",
+                          response="Dear Zoltan Kovacs, upheld")  # fmt: skip
+    return {"dm": dm.pk, "thread": thread.pk, "decision": decision.pk, "reply": reply.pk}
+
+
+def test_erase_reaches_the_inbox_and_moderation(workspace: Workspace, owner: User, zoltan: Member) -> None:
+    from communa.inbox.models import Conversation, InternalNote, Reply
+    from communa.moderation.models import Appeal, Decision
+    from communa.outbox.models import OutboxItem
+
+    ids = _inbox_and_moderation(workspace, owner, zoltan)
+    data = privacy.export_data(workspace=workspace, member=zoltan, actor=owner)
+    assert [c["subject"] for c in data["conversations"]] == ["my secret plan"]
+    assert [n["text"] for n in data["conversation_notes"]] == ["Zoltan Kovacs: kovacs-corp"]
+    assert [r["text"] for r in data["replies"]] == ["Hi Zoltan Kovacs!"]
+    assert [(d["verdict"], d["reason"]) for d in data["moderation_decisions"]] == [
+        ("ban", "Zoltan Kovacs, insults are not allowed")
+    ]
+    assert [a["statement"] for a in data["appeals"]] == ["I am Zoltan Kovacs and I disagree"]
+    assert [s["reason"] for s in data["strikes"]] == ["Zoltan Kovacs strike"]
+
+    counts = privacy.erase_member(workspace=workspace, member=zoltan, actor=owner)
+
+    assert leftovers(SECRETS) == []
+    assert counts["erase_inbox"] > 0
+    assert counts["erase_moderation"] > 0
+    dm = Conversation.objects.get(pk=ids["dm"])
+    assert (dm.subject, dm.preview, dm.member_id) == ("", "", zoltan.pk)  # the row stays, for the counts
+    thread = Conversation.objects.get(pk=ids["thread"])
+    assert (thread.subject, thread.preview) == ("hello all", "")  # the other member's subject stays
+    assert InternalNote.objects.get(conversation_id=ids["dm"]).text == ""
+    assert Reply.objects.get(pk=ids["reply"]).text == ""
+    assert sorted(OutboxItem.objects.values_list("state", flat=True)) == ["cancelled", "cancelled"]
+    decision = Decision.objects.get(pk=ids["decision"])
+    assert (decision.verdict, decision.rule, decision.explanation) == (
+        "ban",
+        "insults",
+        {"summary": "insults", "erased": True},
+    )
+    assert Appeal.objects.get().statement == ""
+
+
+def test_an_eraser_registers_by_import_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(privacy, "ERASERS", list(privacy.ERASERS))
+    monkeypatch.setattr(privacy, "EXPORTERS", list(privacy.EXPORTERS))
+    privacy.register(eraser="tests.members.test_privacy.nothing", exporter="tests.members.test_privacy.nothing")
+    privacy.register(eraser="tests.members.test_privacy.nothing")
+    assert privacy.ERASERS.count("tests.members.test_privacy.nothing") == 1
+    assert (
+        privacy.ERASERS.index("tests.members.test_privacy.nothing")
+        == privacy.ERASERS.index("communa.members.privacy.erase_identities") - 1
+    )
+    assert privacy.EXPORTERS[-1] == "tests.members.test_privacy.nothing"
+    assert "communa.inbox.privacy.erase_inbox" in privacy.ERASERS
+    assert "communa.moderation.privacy.erase_moderation" in privacy.ERASERS
+
+
+def nothing(subject: privacy.Subject) -> int:
+    return 0
