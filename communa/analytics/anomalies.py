@@ -8,6 +8,11 @@ score = (observed − expected) / spread. A **spike** needs score ≥ `THRESHOLD
 messages; a **drop** (volume only) needs score ≤ −`THRESHOLD` and an expected volume of at least
 `MIN_DROP_EXPECTED`. At least `MIN_WEEKS` weeks of baseline are required (hourly rollups cover 63 days).
 
+Days (local to the workspace): the same test for each local day against the same weekday of the previous
+`BASELINE_WEEKS` weeks (days before the community's first message are no baseline), from DailyRollup, with
+day-sized minimums (`DAY_MIN_COUNT`, `DAY_MIN_DROP_EXPECTED`). A surge spread over a whole day (a launch)
+can stay under every hour's threshold and still be the day's story.
+
 Each anomaly is stored once (unique per workspace, metric, hour, source), explained with its top sources,
 languages, members, sample messages and the topics of those messages, and alerted with an
 "anomaly.detected" domain event and an in-app Notice.
@@ -17,17 +22,18 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any, cast
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from communa.accounts.models import Workspace
-from communa.analytics.models import Anomaly, HourlyRollup, MessageFact, Notice
-from communa.analytics.rollups import hourly_days
+from communa.analytics.models import Anomaly, DailyRollup, HourlyRollup, MessageFact, Notice
+from communa.analytics.rollups import day_bounds, hourly_days, local_day, workspace_tz
 from communa.analytics.topics import topics_of_messages
 from communa.events.services import emit
 
@@ -36,6 +42,9 @@ MIN_WEEKS = 4
 THRESHOLD = 4.0
 MIN_COUNT = {"volume": 10, "negativity": 4, "toxicity": 3}
 MIN_DROP_EXPECTED = 20.0
+DAY_MIN_COUNT = {"volume": 30, "negativity": 10, "toxicity": 5}
+DAY_MIN_DROP_EXPECTED = 60.0
+LOOKBACK_DAYS = 2  # the periodic check looks at the last two complete local days again
 COUNTER = {"volume": "messages", "negativity": "negative", "toxicity": "toxic"}
 FACT_CONDITION = {
     "volume": Q(counted=True),
@@ -73,6 +82,31 @@ def _load(workspace: Workspace, lo: datetime, hi: datetime) -> dict[tuple[dateti
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Finding:
+    metric: str
+    kind: str
+    observed: float
+    expected: float
+    spread: float
+    score: float
+
+
+def _judge(metric: str, observed: float, past: list[float], *, day: bool = False) -> _Finding | None:
+    """A spike or a drop of `observed` against its baseline values, or None."""
+    if len(past) < MIN_WEEKS:
+        return None
+    expected, spread = baseline(past)
+    score = (observed - expected) / spread
+    minimum = (DAY_MIN_COUNT if day else MIN_COUNT)[metric]
+    if score >= THRESHOLD and observed >= minimum:
+        return _Finding(metric, Anomaly.Kind.SPIKE, observed, expected, spread, score)
+    drop_floor = DAY_MIN_DROP_EXPECTED if day else MIN_DROP_EXPECTED
+    if metric == "volume" and score <= -THRESHOLD and expected >= drop_floor:
+        return _Finding(metric, Anomaly.Kind.DROP, observed, expected, spread, score)
+    return None
+
+
 def detect(*, workspace: Workspace, start: datetime, end: datetime, per_source: bool = True) -> list[Anomaly]:
     """Check every complete hour in [start, end); store and alert the anomalies found (once each)."""
     first, last = _hour_floor(start), _hour_floor(end)
@@ -82,77 +116,100 @@ def detect(*, workspace: Workspace, start: datetime, end: datetime, per_source: 
     found: list[Anomaly] = []
     hour = first
     while hour < last:
+        history = [hour - timedelta(weeks=k) for k in range(1, BASELINE_WEEKS + 1)]
+        history = [h for h in history if h >= floor]
         for source_id in [0, *sources]:
             for metric, counter in COUNTER.items():
-                history = [
-                    hour - timedelta(weeks=k)
-                    for k in range(1, BASELINE_WEEKS + 1)
-                    if hour - timedelta(weeks=k) >= floor
-                ]
-                if len(history) < MIN_WEEKS:
-                    continue
                 past = [float(data.get((h, source_id), {}).get(counter, 0)) for h in history]
                 observed = float(data.get((hour, source_id), {}).get(counter, 0))
-                expected, spread = baseline(past)
-                score = (observed - expected) / spread
-                kind = None
-                if score >= THRESHOLD and observed >= MIN_COUNT[metric]:
-                    kind = Anomaly.Kind.SPIKE
-                elif metric == "volume" and score <= -THRESHOLD and expected >= MIN_DROP_EXPECTED:
-                    kind = Anomaly.Kind.DROP
-                if kind is None:
-                    continue
-                anomaly = _store(workspace, metric, kind, hour, source_id, observed, expected, spread, score)
-                if anomaly is not None:
+                finding = _judge(metric, observed, past)
+                window = (hour, hour + timedelta(hours=1))
+                if finding and (anomaly := _store(workspace, finding, Anomaly.Granularity.HOUR, window, source_id)):
                     found.append(anomaly)
         hour += timedelta(hours=1)
     return found
 
 
-def _store(
-    workspace: Workspace,
-    metric: str,
-    kind: str,
-    hour: datetime,
-    source_id: int,
-    observed: float,
-    expected: float,
-    spread: float,
-    score: float,
-) -> Anomaly | None:
-    if Anomaly.objects.filter(workspace=workspace, metric=metric, start=hour, source_id=source_id).exists():
-        return None
-    if source_id and Anomaly.objects.filter(workspace=workspace, metric=metric, start=hour, source_id=0).exists():
-        return None  # already explained workspace-wide (its explanation names the sources)
-    explanation = explain(
-        workspace=workspace, metric=metric, start=hour, end=hour + timedelta(hours=1), source_id=source_id
+def _load_days(workspace: Workspace, lo: date, hi: date) -> dict[tuple[date, int], dict[str, int]]:
+    """Daily counters per (local day, source) and per (day, 0 = all sources), from DailyRollup."""
+    rows = (
+        DailyRollup.objects.filter(workspace=workspace, day__gte=lo, day__lte=hi)
+        .values("day", "source_id")
+        .annotate(messages=Sum("messages"), negative=Sum("negative"), toxic=Sum("toxic"))
     )
+    out: dict[tuple[date, int], dict[str, int]] = defaultdict(lambda: {"messages": 0, "negative": 0, "toxic": 0})
+    for row in rows:
+        for name in ("messages", "negative", "toxic"):
+            out[(row["day"], row["source_id"])][name] += row[name] or 0
+            out[(row["day"], 0)][name] += row[name] or 0
+    return out
+
+
+def detect_days(*, workspace: Workspace, start: date, end: date, per_source: bool = True) -> list[Anomaly]:
+    """Check every local day start..end against the same weekday of the previous weeks (a launch-week surge
+    spread over a day can stay under every hour's threshold and still be the day's story)."""
+    tz = workspace_tz(workspace)
+    first_data = DailyRollup.objects.filter(workspace=workspace).aggregate(lo=Min("day"))["lo"]
+    if first_data is None:
+        return []
+    data = _load_days(workspace, start - timedelta(weeks=BASELINE_WEEKS), end)
+    sources = sorted({s for _, s in data if s}) if per_source else []
+    found: list[Anomaly] = []
+    day = start
+    while day <= end:
+        history = [day - timedelta(weeks=k) for k in range(1, BASELINE_WEEKS + 1)]
+        history = [h for h in history if h >= first_data]  # before the community existed is no baseline
+        for source_id in [0, *sources]:
+            for metric, counter in COUNTER.items():
+                past = [float(data.get((h, source_id), {}).get(counter, 0)) for h in history]
+                observed = float(data.get((day, source_id), {}).get(counter, 0))
+                finding = _judge(metric, observed, past, day=True)
+                window = day_bounds(day, day, tz)
+                if finding and (anomaly := _store(workspace, finding, Anomaly.Granularity.DAY, window, source_id)):
+                    found.append(anomaly)
+        day += timedelta(days=1)
+    return found
+
+
+def _store(
+    workspace: Workspace, finding: _Finding, granularity: str, window: tuple[datetime, datetime], source_id: int
+) -> Anomaly | None:
+    start, end = window
+    metric = finding.metric
+    same = Anomaly.objects.filter(workspace=workspace, metric=metric, granularity=granularity, start=start)
+    if same.filter(source_id=source_id).exists():
+        return None
+    if source_id and same.filter(source_id=0).exists():
+        return None  # already explained workspace-wide (its explanation names the sources)
+    explanation = explain(workspace=workspace, metric=metric, start=start, end=end, source_id=source_id)
     topic_rows = cast(list[dict[str, Any]], explanation.get("topics", []))
     try:
         with transaction.atomic():
             anomaly = Anomaly.objects.create(
                 workspace=workspace,
                 metric=metric,
-                kind=kind,
-                start=hour,
-                end=hour + timedelta(hours=1),
+                kind=finding.kind,
+                granularity=granularity,
+                start=start,
+                end=end,
                 source_id=source_id,
-                observed=observed,
-                expected=expected,
-                spread=spread,
-                score=round(score, 3),
+                observed=finding.observed,
+                expected=finding.expected,
+                spread=finding.spread,
+                score=round(finding.score, 3),
                 explanation=explanation,
                 detected_at=timezone.now(),
             )
             data = {
                 "anomaly_id": anomaly.pk,
                 "metric": metric,
-                "kind": kind,
-                "start": hour.isoformat(),
-                "end": anomaly.end.isoformat(),
+                "kind": finding.kind,
+                "granularity": granularity,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
                 "source_id": source_id or None,
-                "observed": observed,
-                "expected": expected,
+                "observed": finding.observed,
+                "expected": finding.expected,
                 "score": anomaly.score,
                 "topics": [t["term"] for t in topic_rows][:5],
             }
@@ -190,9 +247,12 @@ def explain(
 
 
 def detect_recent(*, workspace: Workspace, now: datetime | None = None) -> list[Anomaly]:
+    """The last complete hours, and the last complete local days (yesterday once it has settled)."""
     now = now or timezone.now()
     end = _hour_floor(now - timedelta(minutes=SETTLE_MINUTES))
-    return detect(workspace=workspace, start=end - timedelta(hours=LOOKBACK_HOURS), end=end)
+    found = detect(workspace=workspace, start=end - timedelta(hours=LOOKBACK_HOURS), end=end)
+    settled = local_day(now - timedelta(minutes=SETTLE_MINUTES), workspace_tz(workspace)) - timedelta(days=1)
+    return found + detect_days(workspace=workspace, start=settled - timedelta(days=LOOKBACK_DAYS - 1), end=settled)
 
 
 def workspaces_with_recent_data(now: datetime | None = None) -> Iterable[int]:

@@ -335,11 +335,15 @@ class Goal(WorkspaceScopedModel):
 
 
 class Anomaly(WorkspaceScopedModel):
-    """An hour (or day) whose volume, negativity or toxicity left its seasonal baseline, with why."""
+    """An hour or a day whose volume, negativity or toxicity left its seasonal baseline, with why."""
 
     class Kind(models.TextChoices):
         SPIKE = "spike", _("Spike")
         DROP = "drop", _("Drop")
+
+    class Granularity(models.TextChoices):
+        HOUR = "hour", _("Hour")
+        DAY = "day", _("Day")
 
     class Metric(models.TextChoices):
         VOLUME = "volume", _("Message volume")
@@ -348,6 +352,8 @@ class Anomaly(WorkspaceScopedModel):
 
     metric = models.CharField(max_length=20, choices=Metric.choices)
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # An hour (vs the same weekday and hour of previous weeks) or a local day (vs the same weekday).
+    granularity = models.CharField(max_length=4, choices=Granularity.choices, default=Granularity.HOUR)
     start = models.DateTimeField()  # the window [start, end)
     end = models.DateTimeField()
     source_id = models.IntegerField(default=0)  # 0: all sources
@@ -366,7 +372,9 @@ class Anomaly(WorkspaceScopedModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "metric", "start", "source_id"], name="an_anomaly_unique")
+            models.UniqueConstraint(
+                fields=["workspace", "metric", "granularity", "start", "source_id"], name="an_anomaly_unique_g"
+            )
         ]
         indexes = [models.Index(fields=["workspace", "-start"], name="an_anomaly_ws_start")]
 

@@ -552,6 +552,9 @@ _DIMENSIONS = (
     ("source_id", f"'{ALL_LANGUAGES}'"),
     (str(ALL_SOURCES), "language"),
 )
+_DIMENSIONS_D = tuple(
+    (s if s[0].isdigit() else f"d.{s}", lang if lang[0] == "'" else f"d.{lang}") for s, lang in _DIMENSIONS
+)
 _WINDOWS = {"wau": 7, "mau": 30}
 
 Counts = dict[tuple[int, str], dict[date, dict[str, int]]]
@@ -573,7 +576,7 @@ def _gap_sql(later: str, earlier: str) -> str:
 
 def _group(*expressions: str) -> str:
     """The GROUP BY prefix for a dimension's column expressions (constants are left out)."""
-    return "".join(f"{e}, " for e in expressions if e.isidentifier())
+    return "".join(f"{e}, " for e in expressions if not (e.isdigit() or e.startswith("'")))
 
 
 def _member_day_runs(workspace: Workspace, lo: date, hi: date) -> list[tuple[int, str, date, int, int]]:
@@ -597,19 +600,22 @@ def _member_day_runs(workspace: Workspace, lo: date, hi: date) -> list[tuple[int
 
 
 def _new_members(workspace: Workspace, start: date, end: date) -> list[tuple[int, str, date, int]]:
-    """Members whose first active day in a dimension falls in [start, end]: (source, language, day, members)."""
+    """Members whose first active day in a dimension falls in [start, end]: (source, language, day, members).
+
+    A member-day of the range with no earlier member-day of the same member (in the dimension): each probe
+    is an index lookup on (workspace, member, day), whatever the planner thinks of the table's size."""
     md = table(MemberDay)
-    active = f"SELECT member_id FROM {md} WHERE workspace_id = %s AND day >= %s AND day <= %s"  # noqa: S608
     parts = " UNION ALL ".join(
-        f"SELECT {s} AS s, {lang} AS l, member_id, MIN(day) AS f FROM {md} "  # noqa: S608 (fixed SQL)
-        f"WHERE workspace_id = %s AND member_id IN ({active}) GROUP BY {_group(s, lang)}member_id"
-        for s, lang in _DIMENSIONS
+        f"SELECT {s} AS s, {lang} AS l, d.day AS f, COUNT(DISTINCT d.member_id) AS n FROM {md} d "  # noqa: S608
+        f"WHERE d.workspace_id = %s AND d.day >= %s AND d.day <= %s AND NOT EXISTS (SELECT 1 FROM {md} e "
+        f"WHERE e.workspace_id = d.workspace_id AND e.member_id = d.member_id AND e.day < d.day{same}) "
+        f"GROUP BY {_group(s, lang)}d.day"
+        for (s, lang), same in zip(
+            _DIMENSIONS_D, ("", " AND e.source_id = d.source_id", " AND e.language = d.language"), strict=True
+        )
     )
-    sql = f"SELECT s, l, f, COUNT(*) FROM ({parts}) x WHERE f >= %s AND f <= %s GROUP BY s, l, f"  # noqa: S608
-    dimension: list[int | date] = [workspace.pk, workspace.pk, start, end]
-    params = dimension * len(_DIMENSIONS) + [start, end]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(parts, [workspace.pk, start, end] * len(_DIMENSIONS))
         return [(int(s), str(lang), _as_date(d), int(n)) for s, lang, d, n in cursor.fetchall()]
 
 
