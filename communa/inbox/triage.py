@@ -24,6 +24,7 @@ reason {"code", "points", …} in `priority_reasons`; docs/inbox.md lists them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -254,15 +255,48 @@ def channel_of(message: Message) -> str:
     return str(meta.get("room_id") or meta.get("channel") or "")
 
 
-def sent_by_brand(message: Message) -> tuple[bool, Reply | None]:
+@dataclasses.dataclass(slots=True)
+class Batch:
+    """What a batch's triage looked up once instead of per message: the (source id, external id) pairs the
+    outbox sent, and the conversation keys that exist (a message with no reason and no conversation costs
+    no query)."""
+
+    sent: set[tuple[int, str]]
+    keys: set[str]
+
+    @classmethod
+    def load(cls, workspace_id: int, messages: Sequence[Message]) -> Batch:
+        from communa.outbox.models import OutboxItem
+
+        pairs = {(m.source_id, m.external_id) for m in messages}
+        pairs |= {(m.parent.source_id, m.parent.external_id) for m in messages if m.parent is not None}
+        sent: set[tuple[int, str]] = set()
+        for source_id in {source_id for source_id, _ in pairs}:
+            external_ids = sorted(e for s, e in pairs if s == source_id and e)
+            for start in range(0, len(external_ids), 500):
+                sent |= set(
+                    OutboxItem.objects.filter(
+                        source_id=source_id,
+                        result_external_id__in=external_ids[start : start + 500],
+                        state=OutboxItem.State.SENT,
+                    ).values_list("source_id", "result_external_id")
+                )
+        keys = {key_for(m)[0] for m in messages} | {key_for(m.parent)[0] for m in messages if m.parent is not None}
+        existing = set(
+            Conversation.objects.filter(workspace_id=workspace_id, key__in=sorted(keys)).values_list("key", flat=True)
+        )
+        return cls(sent=sent, keys=existing)
+
+
+def sent_by_brand(message: Message, batch: Batch | None = None) -> tuple[bool, Reply | None]:
     """Whether the brand wrote `message`, and the inbox Reply it was when it was one."""
     from communa.outbox.selectors import sent_item_for
 
-    reply = Reply.objects.filter(conversation__source_id=message.source_id, external_id=message.external_id).first()
-    if reply is not None:
-        return True, reply
-    item = sent_item_for(source_id=message.source_id, external_id=message.external_id)
+    item = None
+    if batch is None or (message.source_id, message.external_id) in batch.sent:
+        item = sent_item_for(source_id=message.source_id, external_id=message.external_id)
     if item is not None:
+        reply = None
         if item.origin.startswith("inbox.reply:"):
             try:
                 reply = Reply.objects.filter(pk=int(item.origin.removeprefix("inbox.reply:"))).first()
@@ -275,7 +309,7 @@ def sent_by_brand(message: Message) -> tuple[bool, Reply | None]:
     if message.member is not None and message.member.is_staff:
         return True, None
     identity = message.identity
-    if identity is not None and identity.is_bot and message.source.kind in BRAND_BOT_KINDS:
+    if identity is not None and identity.is_bot and _platform(message.source_id) in BRAND_BOT_KINDS:
         return True, None
     return False, None
 
@@ -304,7 +338,7 @@ def mentions_brand(text: str, names: Sequence[str]) -> bool:
     return False
 
 
-def reasons_for(message: Message, *, brand_names: Sequence[str]) -> list[str]:
+def reasons_for(message: Message, *, brand_names: Sequence[str], batch: Batch | None = None) -> list[str]:
     """Why this member message needs the brand, strongest first (empty: it does not)."""
     reasons: list[str] = []
     meta = message.metadata or {}
@@ -317,7 +351,7 @@ def reasons_for(message: Message, *, brand_names: Sequence[str]) -> list[str]:
     if is_question(message):
         reasons.append(Reason.QUESTION)
     parent = message.parent
-    if meta.get("reason") == "reply" or (parent is not None and sent_by_brand(parent)[0]):
+    if meta.get("reason") == "reply" or (parent is not None and sent_by_brand(parent, batch)[0]):
         reasons.append(Reason.REPLY_TO_BRAND)
     if meta.get("reason") in ("mention", "quote") or mentions_brand(f"{message.title} {message.text}", brand_names):
         reasons.append(Reason.MENTION)
@@ -351,15 +385,15 @@ def triage_messages(*, workspace_id: int, message_ids: Iterable[int], now: datet
         return 0
     settings = settings_for(workspace_id)
     names = _brand_names(workspace_id, settings.brand_keywords)
-    messages = (
+    messages = list(
         Message.objects.filter(workspace_id=workspace_id, pk__in=todo)
         .select_related("source", "member", "identity", "thread", "signals", "parent__member", "parent__identity")
         .order_by("created_at", "id")
     )
+    batch = Batch.load(workspace_id, messages)
     linked = 0
     for message in messages:
-        with transaction.atomic():
-            linked += triage_one(message, brand_names=names, now=now, auto_assign=settings.auto_assign)
+        linked += triage_one(message, brand_names=names, now=now, auto_assign=settings.auto_assign, batch=batch)
     return linked
 
 
@@ -370,14 +404,52 @@ def _brand_names(workspace_id: int, keywords: Sequence[str]) -> list[str]:
     return [n for n in [name, *keywords] if n]
 
 
-def triage_one(message: Message, *, brand_names: Sequence[str], now: datetime, auto_assign: bool = True) -> int:
-    """Triage one message inside the caller's transaction. Returns 1 when it joined a conversation."""
+def triage_one(
+    message: Message,
+    *,
+    brand_names: Sequence[str],
+    now: datetime,
+    auto_assign: bool = True,
+    batch: Batch | None = None,
+) -> int:
+    """Triage one message, in a transaction of its own. Returns 1 when it joined a conversation."""
     if message.deleted_at is not None or message.kind in SKIPPED_KINDS:
         return 0
     if message.kind == MessageKind.REACTION:
-        return _flag_reaction(message, brand_names=brand_names, now=now, auto_assign=auto_assign)
-    brand, reply = sent_by_brand(message)
+        with transaction.atomic():
+            return _flag_reaction(message, brand_names=brand_names, now=now, auto_assign=auto_assign)
     key, kind = key_for(message)
+    brand, reply = sent_by_brand(message, batch)
+    ignored = not brand and (is_other_bot(message) or is_spam(message))
+    reasons = [] if brand or ignored else reasons_for(message, brand_names=brand_names, batch=batch)
+    if ignored or (batch is not None and key not in batch.keys and (brand or not reasons)):
+        return 0  # nothing to join and nothing that opens one: no query
+    with transaction.atomic():
+        return _join(
+            message,
+            key=key,
+            kind=kind,
+            brand=brand,
+            reply=reply,
+            reasons=reasons,
+            now=now,
+            auto_assign=auto_assign,
+            batch=batch,
+        )
+
+
+def _join(
+    message: Message,
+    *,
+    key: str,
+    kind: str,
+    brand: bool,
+    reply: Reply | None,
+    reasons: list[str],
+    now: datetime,
+    auto_assign: bool,
+    batch: Batch | None,
+) -> int:
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("sla_policy")
@@ -385,16 +457,13 @@ def triage_one(message: Message, *, brand_names: Sequence[str], now: datetime, a
         .first()
     )
     if brand:
-        if conversation is None:
-            return 0
-        return _brand_message(conversation, message, reply=reply, now=now)
-    if is_other_bot(message) or is_spam(message):
-        return 0
-    reasons = reasons_for(message, brand_names=brand_names)
+        return _brand_message(conversation, message, reply=reply, now=now) if conversation else 0
     if conversation is None:
         if not reasons or message.created_at < now - OPEN_HORIZON:
             return 0
         conversation = _open(message, key=key, kind=kind, reason=reasons[0], now=now)
+        if batch is not None:
+            batch.keys.add(key)
         _member_message(conversation, message, reasons=reasons, now=now, opening=True)
         if auto_assign:
             from communa.inbox.assignment import auto_assign as assign_by_rule

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -264,3 +265,13 @@ def test_priority_parts_are_explained_and_capped() -> None:
         {"code": "escalated", "points": 15},
     ]
     assert (total, refresh) == (100, None)
+
+
+def test_chatter_costs_a_constant_number_of_queries(
+    workspace: Workspace, source: Source, django_assert_num_queries: Any
+) -> None:
+    chatter = [post(source, f"c{i}", f"member{i % 5}", f"nice weather {i}", i) for i in range(30)]
+    replies = [post(source, f"r{i}", "ben", "indeed", 40 + i, parent=f"c{i}") for i in range(10)]
+    # settings, workspace name, already linked, the messages, sent by the outbox, existing conversations
+    with django_assert_num_queries(6):
+        assert triage(workspace, *chatter, *replies) == 0
