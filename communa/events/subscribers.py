@@ -9,6 +9,7 @@ from __future__ import annotations
 
 SUBSCRIBERS: dict[str, list[str]] = {
     "messages.ingested": [
+        "communa.moderation.tasks.on_messages_ingested",  # rules that need no signals, at once (removal latency)
         "communa.enrichment.tasks.on_messages_ingested",  # language, sentiment, toxicity, spam, questions
         "communa.members.tasks.on_messages_ingested",  # member activity counters, merge suggestions
     ],

@@ -49,6 +49,7 @@ class _Live:
     rule_set_id: int
     compiled: CompiledRuleSet
     window: RateWindow | None
+    early: CompiledRuleSet  # the rules that do not wait for enrichment
     synced_until: datetime | None = None
 
 
@@ -78,6 +79,31 @@ def _uses_rate(compiled: CompiledRuleSet) -> bool:
     return any(r.when.uses_rate() for r in compiled.rules if r.mode is not Mode.DISABLED)
 
 
+SIGNAL_FACTS = {"sentiment", "language"}
+
+
+def needs_signals(condition: object) -> bool:
+    """Whether a condition reads what enrichment computes (scores, flags, sentiment, detected language)."""
+    from communa.moderation.rules.conditions import FactIn, FactIs, Score
+
+    if isinstance(condition, Score):
+        return True
+    if isinstance(condition, FactIs | FactIn):
+        return condition.kind == "flag" or condition.fact.name in SIGNAL_FACTS
+    children = getattr(condition, "children", None)
+    if children is not None:
+        return any(needs_signals(child) for child in children)
+    child = getattr(condition, "child", None)
+    return child is not None and needs_signals(child)
+
+
+def text_only(compiled: CompiledRuleSet) -> CompiledRuleSet:
+    """The rules that can run before enrichment (the others disabled): words, phrases, patterns, member facts,
+    rates. They act right after ingest; the rules that need signals act after enrichment."""
+    rules = tuple(r.with_mode(Mode.DISABLED) if needs_signals(r.when) else r for r in compiled.rules)
+    return dataclasses.replace(compiled, rules=rules)
+
+
 def _live_for(workspace_id: int) -> tuple[RuleSet, _Live] | None:
     config = ModerationSettings.objects.filter(workspace_id=workspace_id).select_related("active_rule_set").first()
     if config is None or config.active_rule_set is None:
@@ -87,7 +113,8 @@ def _live_for(workspace_id: int) -> tuple[RuleSet, _Live] | None:
         live = _cache.get(workspace_id)
         if live is None or live.rule_set_id != rule_set.pk:
             compiled = compile_with_modes(rule_set)
-            live = _Live(rule_set.pk, compiled, compiled.new_rate_window() if _uses_rate(compiled) else None)
+            window = compiled.new_rate_window() if _uses_rate(compiled) else None
+            live = _Live(rule_set.pk, compiled, window, text_only(compiled))
             _cache[workspace_id] = live
     return rule_set, live
 
@@ -142,8 +169,12 @@ def steps_for(  # noqa: C901 — one branch per action kind
     return steps
 
 
-def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int]) -> int:
-    """Evaluate the live rule set on these messages; return how many decisions were made (log-only included)."""
+def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool = False) -> int:
+    """Evaluate the live rule set on these messages; return how many decisions were made (log-only included).
+
+    `early`: right after ingest, before enrichment, only the rules that need no signals. After enrichment every
+    rule runs; a rule that already decided on a message at ingest decides nothing again (one per message+rule).
+    """
     from communa.moderation.rules import evaluate
     from communa.moderation.services import decide
 
@@ -161,7 +192,7 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int]) -> int:
     urgent: list[str] = []
     all_facts = facts_module.facts_for(messages, workspace_id=workspace_id, now=now)
     for message, message_facts in zip(messages, all_facts, strict=True):
-        matches = evaluate(live.compiled, message_facts, live.window)
+        matches = evaluate(live.early if early else live.compiled, message_facts, live.window)
         for match in matches:
             steps = steps_for(match, live.compiled, message, message_facts)  # decide() drops repeats
             explanation = {

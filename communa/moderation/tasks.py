@@ -48,6 +48,24 @@ def on_messages_enriched(event: DomainEvent) -> None:
         evaluate_task.enqueue(event.workspace_id, message_ids)
 
 
+def on_messages_ingested(event: DomainEvent) -> None:
+    """The rules that need no signals (words, patterns, member facts, rates), at once: a removal does not wait
+    for the language models. Skipped when enrichment is off (messages.enriched follows immediately then)."""
+    from django.conf import settings
+
+    from communa.moderation.live import evaluate_batch
+
+    message_ids = [int(pk) for pk in event.data.get("message_ids", [])]
+    if not message_ids or not settings.ENRICHMENT["ENABLED"]:
+        return
+    try:
+        with transaction.atomic():
+            evaluate_batch(workspace_id=event.workspace_id, message_ids=message_ids, early=True)
+    except Exception:
+        # Nothing is lost: every rule runs again after enrichment, in on_messages_enriched.
+        logger.exception("moderation: early evaluation of %d messages failed", len(message_ids))
+
+
 def on_outbox_event(event: DomainEvent) -> None:
     """outbox.sent / failed / unknown: update our action when the item is ours (origin moderation.action:<id>)."""
     from communa.moderation.actions import ORIGIN_PREFIX

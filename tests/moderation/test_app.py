@@ -312,3 +312,17 @@ def test_another_workspace_sees_nothing(workspace: Workspace, other_workspace: W
     with pytest.raises(ReviewItem.DoesNotExist):
         selectors.get_item(workspace=other_workspace, item_id=ReviewItem.objects.get().pk)
     assert evaluate_batch(workspace_id=other_workspace.pk, message_ids=[message.pk]) == 0
+
+
+def test_word_rules_act_at_ingest_and_score_rules_after_enrichment(
+    workspace: Workspace, manager: User, fake_source: Source
+) -> None:
+    text = RULES + '  - id: toxic\n    when: {score: {toxicity: ">= 0.8"}}\n    actions: [queue]\n'
+    enable(workspace, manager, text=text)
+    message = post(fake_source, "m1", "idiota")
+    assert evaluate_batch(workspace_id=workspace.pk, message_ids=[message.pk], early=True) == 1
+    assert list(Decision.objects.values_list("rule", flat=True)) == ["No insults"]
+    signals(message, toxicity=0.95)
+    assert evaluate_batch(workspace_id=workspace.pk, message_ids=[message.pk]) == 1  # the insult rule: once
+    assert sorted(Decision.objects.values_list("rule", flat=True)) == ["No insults", "toxic"]
+    assert OutboxItem.objects.filter(payload__action="remove_message").count() == 1
