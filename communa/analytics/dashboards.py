@@ -26,7 +26,7 @@ from communa.analytics import selectors
 from communa.analytics.charts import Chart, ChartKind, Series, Unit, day_label, format_value
 from communa.analytics.forms import Scope
 from communa.analytics.metrics import Metric, Needs, Source
-from communa.analytics.models import Anomaly, Goal
+from communa.analytics.models import Anomaly, Goal, Notice
 from communa.analytics.selectors import DateRange, Filters
 from communa.connectors.models import Source as PlatformSource
 from communa.members.models import Member, Segment
@@ -492,13 +492,15 @@ class GoalCard:
     target: str
     forecast: str
     progress_pct: int
+    # The unread drift alert: {"from": label, "to": label, "at": datetime, "notice_id": int}, or None.
+    alert: dict[str, Any] | None = None
 
     @property
     def status_class(self) -> str:
         return f"status-{self.goal.status}"
 
 
-def goal_card(goal: Goal) -> GoalCard:
+def goal_card(goal: Goal, alert: Notice | None = None) -> GoalCard:
     metric = registry.BY_KEY.get(goal.metric)
     u: Unit = unit(metric) if metric else "count"
     progress = goal.progress if goal.progress is not None else 0.0
@@ -509,14 +511,36 @@ def goal_card(goal: Goal) -> GoalCard:
         target=format_value(goal.target, u),
         forecast=format_value(goal.forecast, u),
         progress_pct=round(max(0.0, min(1.0, progress)) * 100),
+        alert=_alert(alert),
     )
+
+
+def _alert(notice: Notice | None) -> dict[str, Any] | None:
+    if notice is None:
+        return None
+    labels = dict(Goal.Status.choices)
+    return {
+        "from": str(labels.get(notice.data.get("previous_status", ""), "")),
+        "to": str(labels.get(notice.data.get("status", ""), "")),
+        "at": notice.created_at,
+        "notice_id": notice.pk,
+    }
 
 
 def goal_cards(workspace: Workspace, *, include_archived: bool = False) -> list[GoalCard]:
     qs = Goal.objects.filter(workspace=workspace)
     if not include_archived:
         qs = qs.filter(archived=False)
-    return [goal_card(goal) for goal in qs.order_by("archived", "deadline", "pk")]
+    goals = list(qs.order_by("archived", "deadline", "pk"))
+    # The latest unread drift alert of each goal, in one query.
+    alerts: dict[int, Notice] = {}
+    unread = Notice.objects.filter(
+        workspace=workspace, kind=Notice.Kind.GOAL_DRIFTED, read_at=None, goal_id__in=[g.pk for g in goals]
+    )
+    for notice in unread.order_by("created_at", "pk"):
+        if notice.goal_id is not None:
+            alerts[notice.goal_id] = notice
+    return [goal_card(goal, alerts.get(goal.pk)) for goal in goals]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -529,7 +553,7 @@ class Callout:
     link: str
 
 
-def anomaly_callouts(workspace: Workspace, scope: Scope, *, limit: int = 5) -> list[Callout]:
+def anomaly_callouts(workspace: Workspace, scope: Scope, *, limit: int = 3) -> list[Callout]:
     """Anomalies that started in the range, strongest first, each with its explanation and a drill link."""
     lo = datetime.combine(scope.range.start - timedelta(days=1), datetime.min.time()).astimezone()
     hi = datetime.combine(scope.range.end + timedelta(days=2), datetime.min.time()).astimezone()

@@ -16,6 +16,7 @@ urlpatterns = [
     path("goals/new/", views.goal_edit, name="goal_new"),
     path("goals/<int:goal_id>/edit/", views.goal_edit, name="goal_edit"),
     path("goals/<int:goal_id>/archive/", views.goal_archive, name="goal_archive"),
+    path("goals/alerts/<int:notice_id>/read/", views.goal_alert_read, name="goal_alert_read"),
     path("reports/", views.reports, name="reports"),
     path("reports/generate/", views.report_generate, name="report_generate"),
     path("reports/<int:report_id>/", views.report, name="report"),

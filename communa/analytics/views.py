@@ -35,7 +35,7 @@ from communa.analytics.forms import (
     ScopeForm,
     ShareForm,
 )
-from communa.analytics.models import Goal
+from communa.analytics.models import Goal, Notice
 from communa.analytics.reporting import services as reporting
 from communa.analytics.reporting.models import Report, ReportSchedule, ShareLink
 from communa.analytics.reporting.render import report_context, report_pdf_response
@@ -199,6 +199,15 @@ def goal_archive(request: HttpRequest, workspace: str, goal_id: int) -> HttpResp
     goal = get_object_or_404(Goal, workspace=ws, pk=goal_id, archived=False)
     analytics_services.archive_goal(goal=goal, actor=request.user)  # type: ignore[arg-type]
     messages.success(request, _("Goal “%(name)s” archived.") % {"name": goal.name})
+    return redirect("analytics:goals", ws.slug)
+
+
+@login_required
+@require_POST
+def goal_alert_read(request: HttpRequest, workspace: str, notice_id: int) -> HttpResponse:
+    ws = access_workspace(request.user, workspace, Perm.MANAGE_ANALYTICS)
+    notice = get_object_or_404(Notice, workspace=ws, pk=notice_id, kind=Notice.Kind.GOAL_DRIFTED)
+    analytics_services.mark_notices_read(workspace=ws, notice_ids=[notice.pk])
     return redirect("analytics:goals", ws.slug)
 
 

@@ -16,7 +16,7 @@ from communa.accounts.models import User, Workspace
 from communa.analytics import dashboards, rollups
 from communa.analytics.charts import Chart, Series, write_csv
 from communa.analytics.forms import Scope
-from communa.analytics.models import Anomaly, Goal
+from communa.analytics.models import Anomaly, Goal, Notice
 from communa.analytics.selectors import DateRange
 from communa.audit.models import AuditEntry
 from communa.connectors.models import Source
@@ -142,18 +142,7 @@ def test_overview_shows_numbers_charts_with_tables_and_definitions(
     assert "/w/acme/analytics/csv/overview/messages.csv?" in chart
 
 
-def test_overview_query_count_does_not_grow_with_the_community(
-    client: Client, analyst: User, workspace: Workspace, fake_source: Source
-) -> None:
-    community(workspace, fake_source)
-    login(client, analyst)
-    url = f"/w/acme/analytics/?{RANGE}"
-    client.get(url)
-    with CaptureQueriesContext(connection) as small_run:
-        assert client.get(url).status_code == 200
-    more = ingest(fake_source, [item(f"m{i}", f"newcomer{i}", d(3, 15, i)) for i in range(30)])
-    rollups.apply_batch(workspace=workspace, message_ids=more)
-    rollups.refresh_dirty(workspace=workspace)
+def goals(workspace: Workspace, count: int) -> None:
     Goal.objects.bulk_create(
         [
             Goal(
@@ -165,9 +154,25 @@ def test_overview_query_count_does_not_grow_with_the_community(
                 start=date(2026, 3, 1),
                 deadline=date(2026, 4, 1),
             )
-            for i in range(5)
+            for i in range(count)
         ]
     )
+
+
+def test_overview_query_count_does_not_grow_with_the_community(
+    client: Client, analyst: User, workspace: Workspace, fake_source: Source
+) -> None:
+    community(workspace, fake_source)
+    goals(workspace, 1)
+    login(client, analyst)
+    url = f"/w/acme/analytics/?{RANGE}"
+    client.get(url)
+    with CaptureQueriesContext(connection) as small_run:
+        assert client.get(url).status_code == 200
+    more = ingest(fake_source, [item(f"m{i}", f"newcomer{i}", d(3, 15, i)) for i in range(30)])
+    rollups.apply_batch(workspace=workspace, message_ids=more)
+    rollups.refresh_dirty(workspace=workspace)
+    goals(workspace, 5)
     with CaptureQueriesContext(connection) as big_run:
         assert client.get(url).status_code == 200
     assert len(big_run) == len(small_run)
@@ -374,3 +379,32 @@ def test_pages_are_translated(client: Client, analyst: User, small: Source) -> N
     page = login(client, analyst).get(f"/w/acme/analytics/?{RANGE}").content.decode()
     assert "Non ci sono ancora abbastanza dati" in page
     assert "Periodo precedente" in page
+
+
+def test_goal_drift_alert_shown_and_dismissed(
+    client: Client, manager: User, analyst: User, workspace: Workspace
+) -> None:
+    goal = Goal.objects.create(
+        workspace=workspace,
+        name="Answer faster",
+        metric="first_response_median",
+        comparison="lte",
+        target=7200,
+        start=date(2026, 3, 1),
+        deadline=date(2026, 12, 1),
+        status="off_track",
+    )
+    notice = Notice.objects.create(
+        workspace=workspace,
+        kind=Notice.Kind.GOAL_DRIFTED,
+        goal=goal,
+        data={"status": "off_track", "previous_status": "on_track"},
+        created_at=d(5),
+    )
+    page = login(client, analyst).get("/w/acme/analytics/goals/").content.decode()
+    assert "Drifted from On track to Off track on March 5, 2026." in page
+    assert f"/goals/alerts/{notice.pk}/read/" not in page  # analysts see it, managers dismiss it
+    assert client.post(f"/w/acme/analytics/goals/alerts/{notice.pk}/read/").status_code == 403
+    manager_client = login(Client(), manager)
+    assert manager_client.post(f"/w/acme/analytics/goals/alerts/{notice.pk}/read/").status_code == 302
+    assert "Drifted from" not in manager_client.get("/w/acme/analytics/goals/").content.decode()
