@@ -203,7 +203,8 @@ def calendar_of(policy: Any) -> BusinessCalendar:
 
 def check_breaches(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Mark conversations whose first or next response is overdue and emit `sla.breached` once per breach
-    (a conditional UPDATE on the breach column claims it). Resolved conversations no longer breach.
+    (a conditional UPDATE on the breach column claims it). Only open conversations breach: a person put a
+    pending or snoozed one aside on purpose (it breaches when it is open again and still overdue).
     Returns how many breaches were recorded."""
     from django.db import transaction
     from django.utils import timezone
@@ -220,7 +221,7 @@ def check_breaches(*, now: datetime | None = None, limit: int = 1000) -> int:
     for target, due_field, breached_field in targets:
         due = list(
             Conversation.objects.filter(**{f"{due_field}__lte": now, breached_field: None})
-            .exclude(state=Conversation.State.RESOLVED)
+            .filter(state=Conversation.State.OPEN)
             .order_by(due_field)
             .values_list("pk", due_field)[:limit]
         )

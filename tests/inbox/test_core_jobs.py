@@ -94,11 +94,17 @@ def test_first_and_next_response_breaches_are_emitted_once_each(
     ]
 
 
-def test_resolved_conversations_do_not_breach(workspace: Workspace, source: Source, manager: User) -> None:
+def test_only_open_conversations_breach(workspace: Workspace, source: Source, manager: User) -> None:
     SlaPolicy.objects.create(workspace=workspace, name="Default", first_response_minutes=30)
     triage(workspace, post(source, "m1", "ana", "Help?", question=True), now=T0 + timedelta(minutes=1))
-    services.change_state(conversation=Conversation.objects.get(), actor=manager, state="resolved")
+    triage(workspace, post(source, "m2", "ben", "Help me too?", 1, question=True), now=T0 + timedelta(minutes=2))
+    first, second = Conversation.objects.order_by("id")
+    services.change_state(conversation=first, actor=manager, state="resolved")
+    services.change_state(conversation=second, actor=manager, state="pending")
     assert check_breaches(now=T0 + timedelta(hours=5)) == 0
+    services.change_state(conversation=second, actor=manager, state="open")
+    assert check_breaches(now=T0 + timedelta(hours=5)) == 1
+    assert [e["conversation_id"] for e in events("sla.breached")] == [second.pk]
 
 
 def test_snoozes_end_and_waiting_adds_points(workspace: Workspace, source: Source, manager: User) -> None:
