@@ -24,6 +24,8 @@ SUBSCRIBERS: dict[str, list[str]] = {
     "outbox.sent": ["communa.inbox.tasks.on_outbox_event"],
     "outbox.failed": ["communa.inbox.tasks.on_outbox_event"],
     "outbox.unknown": ["communa.inbox.tasks.on_outbox_event"],
+    "member.merged": ["communa.inbox.tasks.on_member_merged"],  # conversations follow their member
+    "member.unmerged": ["communa.inbox.tasks.on_member_merged"],
     # Outbound webhooks (communa/webhooks/catalog.py lists what an endpoint can subscribe to).
     "conversation.created": ["communa.webhooks.tasks.on_event"],
     "conversation.assigned": ["communa.webhooks.tasks.on_event"],

@@ -626,6 +626,17 @@ def link_brand_message(conversation: Conversation, message: Message) -> None:
     )
 
 
+def follow_member_merge(*, workspace_id: int, into_id: int, merged_id: int, undone: bool) -> int:
+    """A merge moves the merged member's conversations to the member they were merged into; undoing it
+    gives back those whose first message is the merged member's again. Returns how many moved."""
+    if not undone:
+        return Conversation.objects.filter(workspace_id=workspace_id, member_id=merged_id).update(member_id=into_id)
+    back = Conversation.objects.filter(
+        workspace_id=workspace_id, member_id=into_id, first_message__member_id=merged_id
+    ).values_list("pk", flat=True)
+    return Conversation.objects.filter(pk__in=list(back)).update(member_id=merged_id)
+
+
 # --- settings people edit ---------------------------------------------------------------------------------
 
 

@@ -77,3 +77,19 @@ def on_outbox_event(event: DomainEvent) -> None:
 
 def periodic_sweep() -> None:
     sweep_task.enqueue()
+
+
+@task(queue_name="default")
+def member_merge_task(workspace_id: int, into_id: int, merged_id: int, undone: bool) -> int:
+    from communa.inbox.services import follow_member_merge
+
+    return follow_member_merge(workspace_id=workspace_id, into_id=into_id, merged_id=merged_id, undone=undone)
+
+
+def on_member_merged(event: DomainEvent) -> None:
+    """member.merged / member.unmerged: conversations follow their member (the profile's past conversations)."""
+    try:
+        into_id, merged_id = int(event.data["into_id"]), int(event.data["merged_id"])
+    except (KeyError, TypeError, ValueError):
+        return
+    member_merge_task.enqueue(event.workspace_id, into_id, merged_id, event.name == "member.unmerged")

@@ -270,3 +270,29 @@ def test_priority_override_and_back(workspace: Workspace, source: Source, manage
     assert (c.priority, c.priority_override) == (25, None)
     with pytest.raises(InboxError):
         services.override_priority(conversation=c, actor=manager, priority=101)
+
+
+def test_conversations_follow_a_member_merge_and_its_undo(workspace: Workspace, source: Source) -> None:
+    from communa.events.subscribers import SUBSCRIBERS
+    from communa.stream.models import Message
+
+    assert "communa.inbox.tasks.on_member_merged" in SUBSCRIBERS["member.merged"]
+    assert "communa.inbox.tasks.on_member_merged" in SUBSCRIBERS["member.unmerged"]
+    ana = ask(workspace, source, "m1", "ana")
+    other = ask(workspace, source, "m2", "ana2", 1)
+    into_id, merged_id = ana.member_id, other.member_id
+    assert into_id is not None
+    assert merged_id is not None
+    Message.objects.filter(member_id=merged_id).update(member_id=into_id)
+    assert (
+        services.follow_member_merge(workspace_id=workspace.pk, into_id=into_id, merged_id=merged_id, undone=False) == 1
+    )
+    other.refresh_from_db()
+    assert other.member_id == into_id
+    Message.objects.filter(external_id="m2").update(member_id=merged_id)
+    assert (
+        services.follow_member_merge(workspace_id=workspace.pk, into_id=into_id, merged_id=merged_id, undone=True) == 1
+    )
+    other.refresh_from_db()
+    ana.refresh_from_db()
+    assert (ana.member_id, other.member_id) == (into_id, merged_id)
