@@ -162,8 +162,14 @@ def buckets(rng: DateRange, granularity: str) -> list[tuple[date, date]]:
 # ---- the per-source computations ----------------------------------------------------------------------
 
 
-def _daily_rows(workspace: Workspace, metric: Metric, rng: DateRange, filters: Filters) -> dict[date, dict[str, int]]:
-    fields = {name.lstrip("-") for name in (*metric.numerator, *metric.denominator)}
+def _daily_rows(
+    workspace: Workspace, metric: Metric | None, rng: DateRange, filters: Filters
+) -> dict[date, dict[str, int]]:
+    """Daily sums of the metric's counters (or, with metric None, of every counter)."""
+    if metric is None:
+        fields = set(DailyRollup.COUNTERS)
+    else:
+        fields = {name.lstrip("-") for name in (*metric.numerator, *metric.denominator)}
     if filters.segment_id is not None:
         return _fact_rows(workspace, fields, rng, filters)
     qs = DailyRollup.objects.filter(workspace=workspace, day__gte=rng.start, day__lte=rng.end)
@@ -369,13 +375,26 @@ def _moderation_value(rows: list[tuple[date, bool]], metric: Metric, first: date
 # ---- public reads -------------------------------------------------------------------------------------
 
 
-def _computer(workspace: Workspace, metric: Metric, rng: DateRange, filters: Filters) -> Any:
-    """A function (first, last) → value for days inside rng, with the rows read once."""
+def _computer(
+    workspace: Workspace, metric: Metric, rng: DateRange, filters: Filters, shared: dict[str, Any] | None = None
+) -> Any:
+    """A function (first, last) → value for days inside rng, with the rows read once. With `shared` (several
+    metrics over the same range and filters), the daily counters and distinct counts are read once for all."""
     if metric.source is Source.DAILY:
-        daily = _daily_rows(workspace, metric, rng, filters)
+        if shared is not None and filters.segment_id is None:
+            if "daily" not in shared:
+                shared["daily"] = _daily_rows(workspace, None, rng, filters)
+            daily = shared["daily"]
+        else:
+            daily = _daily_rows(workspace, metric, rng, filters)
         return lambda a, b: _daily_value(daily, metric, a, b)
     if metric.source is Source.ACTIVE:
-        active = _active_rows(workspace, rng, filters)
+        if shared is not None:
+            if "active" not in shared:
+                shared["active"] = _active_rows(workspace, rng, filters)
+            active = shared["active"]
+        else:
+            active = _active_rows(workspace, rng, filters)
         return lambda a, b: _active_value(active, metric, a, b)
     if metric.source is Source.CONVERSATIONS:
         conv = list(_conversations(workspace, rng, filters).values_list("day", "first_response_business_seconds"))
@@ -442,11 +461,18 @@ def value(workspace: Workspace, metric: str | Metric, rng: DateRange, filters: F
     return v  # type: ignore[no-any-return]
 
 
-def compare(workspace: Workspace, metric: str | Metric, rng: DateRange, filters: Filters = NO_FILTERS) -> Comparison:
-    """The value over the range and over the previous period of equal length."""
+def compare(
+    workspace: Workspace,
+    metric: str | Metric,
+    rng: DateRange,
+    filters: Filters = NO_FILTERS,
+    *,
+    shared: dict[str, Any] | None = None,
+) -> Comparison:
+    """The value over the range and over the previous period of equal length (`shared`: see _computer)."""
     m = registry.get(metric) if isinstance(metric, str) else metric
     both = DateRange(rng.previous().start, rng.end)
-    compute = _computer(workspace, m, both, filters)
+    compute = _computer(workspace, m, both, filters, shared)
     prev = rng.previous()
 
     def finish(v: float | None) -> float | None:
@@ -460,7 +486,8 @@ def compare(workspace: Workspace, metric: str | Metric, rng: DateRange, filters:
 def overview(workspace: Workspace, rng: DateRange, filters: Filters = NO_FILTERS) -> list[Comparison]:
     """The headline numbers (metrics.OVERVIEW) that have data, with the previous period."""
     available = {m.key for m in available_metrics(workspace)}
-    return [compare(workspace, key, rng, filters) for key in registry.OVERVIEW if key in available]
+    shared: dict[str, Any] = {}  # one read of the daily counters and distinct counts for all of them
+    return [compare(workspace, key, rng, filters, shared=shared) for key in registry.OVERVIEW if key in available]
 
 
 def available_metrics(workspace: Workspace) -> list[Metric]:
