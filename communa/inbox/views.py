@@ -163,6 +163,7 @@ def _member_context(conversation: Conversation) -> dict[str, Any]:
     )
     recent = list(
         Message.objects.filter(workspace_id=conversation.workspace_id, member_id=conversation.member_id)
+        .exclude(text="", title="")  # joins, leaves, reactions: not activity worth reading here
         .select_related("source")
         .order_by("-created_at", "-id")[:RECENT_ACTIVITY]
     )
