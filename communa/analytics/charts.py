@@ -188,7 +188,22 @@ def _config(chart: Chart, medium: Medium, colors: Sequence[str]) -> dict[str, An
         "max_scale": 6,
         "value_formatter": lambda v: format_value(_back(v, chart.unit), chart.unit) if v is not None else "",
         "no_data_text": "",
+        **_count_axis(chart),
     }
+
+
+def _count_axis(chart: Chart) -> dict[str, Any]:
+    """Whole numbers on the axis of a count (no "0.8 messages"): 0, step, 2×step… with a round step."""
+    if chart.unit != "count" or chart.kind == "hbar":
+        return {}
+    values = [v for s in chart.series for v in s.values if v is not None]
+    if chart.kind == "stacked":
+        values = [sum(v or 0 for v in column) for column in zip(*(s.values for s in chart.series), strict=False)]
+    top = max(values, default=0)
+    step = next((n for n in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000) if top / n <= 6), 0)
+    if not step:
+        return {}
+    return {"y_labels": list(range(0, int(top) + step + 1, step))[: int(top // step) + 2]}
 
 
 def _back(value: float, unit: Unit) -> float:
@@ -224,13 +239,15 @@ def render_svg(chart: Chart, *, medium: Medium = "web") -> SafeString:
         s.color or (PREVIOUS_COLOR if s.previous else PALETTE[i % len(PALETTE)]) for i, s in enumerate(chart.series)
     ]
     graph = _CLASSES[chart.kind](**_config(chart, medium, colors))
-    graph.x_labels = list(chart.labels)
+    # Horizontal bars are drawn bottom-up: reverse them so that the first item (the biggest) is on top.
+    order = -1 if chart.kind == "hbar" else 1
+    graph.x_labels = list(chart.labels)[::order]
     for series in chart.series:
         links = list(series.links) or [None] * len(series.values)
         points = [
             _point(v, label, None if series.previous else link, chart.unit)
             for v, label, link in zip(series.values, chart.labels, links, strict=False)
-        ]
+        ][::order]
         options: dict[str, Any] = {}
         if series.previous:
             options = {"fill": False, "show_dots": False, "stroke_style": {"width": 1.6, "dasharray": "5,4"}}

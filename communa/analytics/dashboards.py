@@ -17,8 +17,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import QueryDict
 from django.urls import reverse
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from communa.accounts.models import Membership, User, Workspace
 from communa.analytics import metrics as registry
@@ -45,6 +45,9 @@ WHY_EMPTY: dict[Needs, Any] = {
     Needs.ANSWERS: gettext_lazy("No answered questions yet: the inbox records who answers each question."),
     Needs.MODERATION: gettext_lazy("No moderation actions yet."),
 }
+
+
+CHANGE_CAP = 9.99  # changes beyond ±999% are shown as ">999%"
 
 
 class Availability:
@@ -114,6 +117,8 @@ class Tile:
         if change is None:
             return ""
         arrow = {"up": "▲", "down": "▼"}.get(self.direction, "■")
+        if abs(change) >= CHANGE_CAP:  # from almost nothing: a four-digit percentage says nothing more
+            return f"{arrow} >{format_value(CHANGE_CAP, 'percent')}"
         return f"{arrow} {format_value(abs(change), 'percent')}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -235,10 +240,12 @@ PAGES: dict[str, Page] = {
 }
 
 
-def granularity(rng: DateRange) -> str:
-    """Days up to four months, weeks up to about a year and a half, months beyond."""
+def granularity(rng: DateRange, metrics: Sequence[Metric] = ()) -> str:
+    """Days up to four months, weeks up to about a year and a half, months beyond. Shares and ratios go weekly
+    beyond a month: a daily share of a handful of questions jumps between 0% and 100% and hides the trend."""
     if rng.days <= 120:
-        return "day"
+        shares = any(m.unit.value in ("percent", "ratio") for m in metrics)
+        return "week" if shares and rng.days > 31 else "day"
     return "week" if rng.days <= 550 else "month"
 
 
@@ -300,6 +307,10 @@ def _label(point: selectors.Point) -> str:
         return day_label(point.start, hourly=True)
     if point.start == point.end:
         return day_label(point.start)
+    if point.start.month == point.end.month:  # "Aug 24–30", "24–30 ago": the month said once
+        if (get_language() or "en").startswith("en"):
+            return f"{day_label(point.start)}–{point.end.day}"
+        return f"{point.start.day}–{day_label(point.end)}"
     return f"{day_label(point.start)}–{day_label(point.end)}"
 
 
@@ -308,7 +319,7 @@ def time_chart(workspace: Workspace, scope: Scope, spec: ChartSpec, available: A
     metrics = [registry.get(key) for key in spec.metrics]
     first = metrics[0]
     reason = next((r for m in metrics if (r := available.reason(m.key))), "")
-    grain = granularity(scope.range)
+    grain = granularity(scope.range, metrics)
     series: list[Series] = []
     points: list[selectors.Point] = [
         selectors.Point(start, end, None) for start, end in selectors.buckets(scope.range, grain)
@@ -560,7 +571,9 @@ def anomaly_callouts(workspace: Workspace, scope: Scope, *, limit: int = 3) -> l
     found = Anomaly.objects.filter(workspace=workspace, start__gte=lo, start__lt=hi)
     if scope.source is not None:
         found = found.filter(source_id__in=[0, scope.source])
-    rows = list(found.order_by("-score", "-start")[:limit])
+    # The strongest by score, then the biggest in messages first: "74 vs 14" matters more than "10 vs 0".
+    strongest = list(found.order_by("-score", "-start")[: limit * 4])
+    rows = sorted(strongest, key=lambda a: (-(a.observed - a.expected), -a.start.timestamp()))[:limit]
     names = dict(PlatformSource.objects.filter(workspace=workspace).values_list("pk", "name"))
     return [_callout(workspace, scope, anomaly, names) for anomaly in rows]
 
@@ -571,11 +584,12 @@ def _callout(workspace: Workspace, scope: Scope, anomaly: Anomaly, names: dict[i
 
     local = anomaly.start.astimezone(workspace_tz(workspace))
     day = local.date()
+    whole_day = getattr(anomaly, "granularity", "hour") == "day"
     kind = _("Spike") if anomaly.kind == Anomaly.Kind.SPIKE else _("Drop")
     title = _("%(kind)s in %(metric)s on %(day)s") % {
         "kind": kind,
         "metric": str(anomaly.get_metric_display()).lower(),
-        "day": f"{day_label(day)}, {local:%H:%M}",
+        "day": day_label(day) if whole_day else f"{day_label(day)}, {local:%H:%M}",
     }
     ratio = (
         format_value(anomaly.observed, "count")
