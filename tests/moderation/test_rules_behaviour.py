@@ -280,3 +280,14 @@ def test_raid_window_seeded_newest_first() -> None:
     assert [ids(evaluate(compiled, m, rate)) for m in arrivals] == [[], [], ["raid"], ["raid"], ["raid"]]
     late = msg("hello", n=99, seconds=200, member_id=300, is_first_message=True)
     assert ids(evaluate(compiled, late, rate)) == []  # the others are more than a minute old
+
+
+def test_which_rules_need_enrichment_signals() -> None:
+    extra = (
+        "  - {id: words-only, when: {words: [x], member: {strikes: 1}}, actions: [queue]}\n"
+        "  - {id: lang, when: {not: {language: [en]}}, actions: [queue]}\n"
+    )
+    compiled = compile_ruleset(SCORES + extra)
+    assert {r.rule_id: r.when.needs_signals() for r in compiled.rules} == {
+        "insults": True, "toxic-flag": True, "low-spam": True, "words-only": False, "lang": True,
+    }  # fmt: skip

@@ -27,6 +27,9 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+SIGNAL_FACTS = frozenset({"sentiment", "language"})  # facts enrichment computes
+
+
 class Condition:
     __slots__ = ()
     depth_cost = 1  # cheap conditions are evaluated first inside all/any
@@ -42,6 +45,10 @@ class Condition:
         return None
 
     def uses_rate(self) -> bool:
+        return False
+
+    def needs_signals(self) -> bool:
+        """Whether the condition reads what enrichment computes (scores, flags, sentiment, detected language)."""
         return False
 
     def guard(self) -> tuple[tuple[Any, ...], float] | None:
@@ -76,6 +83,9 @@ class AllOf(Condition):
     def uses_rate(self) -> bool:
         return any(c.uses_rate() for c in self.children)
 
+    def needs_signals(self) -> bool:
+        return any(c.needs_signals() for c in self.children)
+
 
 class AnyOf(Condition):
     __slots__ = ("children",)
@@ -107,6 +117,9 @@ class AnyOf(Condition):
     def uses_rate(self) -> bool:
         return any(c.uses_rate() for c in self.children)
 
+    def needs_signals(self) -> bool:
+        return any(c.needs_signals() for c in self.children)
+
 
 class Not(Condition):
     __slots__ = ("child",)
@@ -123,6 +136,9 @@ class Not(Condition):
 
     def uses_rate(self) -> bool:
         return self.child.uses_rate()
+
+    def needs_signals(self) -> bool:
+        return self.child.needs_signals()
 
 
 class TextHit(Condition):
@@ -158,6 +174,9 @@ class Score(Condition):
     def guard(self) -> tuple[tuple[Any, ...], float] | None:
         return (("score", self.name), self.threshold) if self.op in (">=", ">") else None
 
+    def needs_signals(self) -> bool:
+        return True
+
     def explain(self, ctx: Context, out: list[Evidence]) -> None:
         value = ctx.facts.signals.get(self.name)
         out.append(Evidence(kind="score", name=self.name, value=value, op=self.op, threshold=self.threshold))
@@ -180,6 +199,9 @@ class FactIn(Condition):
 
     def test(self, ctx: Context) -> bool:
         return self.fact.get(ctx.facts) in self.values
+
+    def needs_signals(self) -> bool:
+        return self.fact.name in SIGNAL_FACTS
 
     def explain(self, ctx: Context, out: list[Evidence]) -> None:
         out.append(
@@ -224,6 +246,9 @@ class FactIs(Condition):
     def test(self, ctx: Context) -> bool:
         value = self.fact.get(ctx.facts)
         return value is not None and bool(value) is self.expected
+
+    def needs_signals(self) -> bool:
+        return self.kind == "flag"
 
     def explain(self, ctx: Context, out: list[Evidence]) -> None:
         out.append(Evidence(kind=self.kind, name=self.fact.name, value=self.fact.get(ctx.facts)))
