@@ -520,7 +520,8 @@ def goal_card(goal: Goal, alert: Notice | None = None) -> GoalCard:
         metric=metric,
         current=format_value(goal.current, u),
         target=format_value(goal.target, u),
-        forecast=format_value(goal.forecast, u),
+        # A forecast of a count is a whole number: "355 members", not "354.8".
+        forecast=format_value(round(goal.forecast) if u == "count" and goal.forecast is not None else goal.forecast, u),
         progress_pct=round(max(0.0, min(1.0, progress)) * 100),
         alert=_alert(alert),
     )
