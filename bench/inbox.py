@@ -40,6 +40,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "communa.config.settings")
 
 SLUG = "bench-inbox"
 TARGET_MS = 100.0
+SERVER_LOG = Path(os.environ.get("TMPDIR", "/tmp")) / "communa-bench-inbox-server.log"
 MESSAGES_PER_CONVERSATION = 10
 MANAGERS = 10
 
@@ -296,9 +297,10 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     import httpx
 
     env = {**os.environ, "COMMUNA_DEBUG": "false"}
+    log = SERVER_LOG.open("wb")  # a file, not a pipe: a full pipe would stall the server
     server = subprocess.Popen(
         [sys.executable, "-m", "communa.cli", "run", "--no-worker", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and server.poll() is None:  # exited: the port was taken, or a crash
@@ -308,7 +310,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             time.sleep(0.3)
     server.kill()
-    sys.exit(f"the server did not start: {server.stderr.read().decode()[-2000:] if server.stderr else ''}")
+    sys.exit(f"the server did not start; its log: {SERVER_LOG}")
 
 
 def sessions(manager_ids: list[int]) -> list[str]:
@@ -435,20 +437,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n{args.users} users, think time {args.think:g} s, {args.seconds:g} s per scenario, {len(ids):,} open")
         warm = argparse.Namespace(**{**vars(args), "seconds": 5.0, "users": 4})
         run_scenario("(warm-up)", warm, keys, lambda rng: page, {})
-        results = [
-            run_scenario("inbox list (full page)", args, keys, lambda rng: page, {}),
-            run_scenario("conversation page (full page)", args, keys, lambda rng: f"{page}{rng.choice(ids)}/", {}),
-            run_scenario(
-                "list poll (HTMX)", args, keys, lambda rng: page, {"HX-Request": "true", "HX-Target": "inbox-list"}
-            ),
-            run_scenario(
-                "conversation pane (HTMX)",
-                args,
-                keys,
-                lambda rng: f"{page}{rng.choice(ids)}/",
-                {"HX-Request": "true", "HX-Target": "inbox-conversation"},
-            ),
+        pane = {"HX-Request": "true", "HX-Target": "inbox-conversation"}
+        poll = {"HX-Request": "true", "HX-Target": "inbox-list"}
+        scenarios = [
+            ("inbox list (full page)", lambda rng: page, {}),
+            ("conversation page (full page)", lambda rng: f"{page}{rng.choice(ids)}/", {}),
+            ("list poll (HTMX)", lambda rng: page, poll),
+            ("conversation pane (HTMX)", lambda rng: f"{page}{rng.choice(ids)}/", pane),
         ]
+        # One user without think time first: what a page costs without queueing behind others.
+        alone = argparse.Namespace(**{**vars(args), "seconds": min(args.seconds, 10.0), "users": 1, "think": 0.0})
+        print("one user, one request after the other:")
+        for name, path_for, headers in scenarios:
+            run_scenario(name, alone, keys, path_for, headers)
+        print(f"{args.users} users:")
+        results = [run_scenario(name, args, keys, path_for, headers) for name, path_for, headers in scenarios]
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils.functional import Promise
 from django.utils.http import urlencode
@@ -25,7 +26,7 @@ from communa.inbox import selectors
 from communa.inbox.models import Conversation
 from communa.inbox.selectors import InboxAccess
 
-PAGE_SIZE = 50
+PAGE_SIZE = 30  # a laptop screen shows 6 to 8 rows; "Load more" fetches the next ones
 COUNT_CAP = 1000  # tabs say "999+" beyond this: an exact count of a million rows is not worth its cost
 MAX_TEXT = 200
 
@@ -176,8 +177,9 @@ def paginate(qs: QuerySet[Conversation], *, sort: str, cursor: str | None, limit
 
 
 def tab_counts(*, access: InboxAccess) -> dict[str, int]:
-    """Open, mine, unassigned, pending, snoozed: each counted up to COUNT_CAP (one cheap query each)."""
-    visible = selectors.visible(access=access)
+    """Open, mine, unassigned, pending, snoozed: each counted up to COUNT_CAP, in one round trip (the five
+    capped counts are UNION ALL-ed: each reads at most COUNT_CAP index entries)."""
+    visible = selectors.visible(access=access).order_by()
     open_ = visible.filter(state=Conversation.State.OPEN)
     queries = {
         "open": open_,
@@ -186,7 +188,17 @@ def tab_counts(*, access: InboxAccess) -> dict[str, int]:
         "pending": visible.filter(state=Conversation.State.PENDING),
         "snoozed": visible.filter(state=Conversation.State.SNOOZED),
     }
-    return {name: qs.order_by()[:COUNT_CAP].count() for name, qs in queries.items()}
+    parts: list[str] = []
+    params: list[Any] = []
+    for qs in queries.values():
+        sql, part_params = qs.values("pk")[:COUNT_CAP].query.sql_with_params()
+        parts.append(f"SELECT {len(parts)} AS tab, count(*) AS n FROM ({sql}) capped")  # noqa: S608 - Django's SQL
+        params.extend(part_params)
+    union = " UNION ALL ".join(f"SELECT * FROM ({part}) c{i}" for i, part in enumerate(parts))  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(union, params)  # Django's own SQL with its parameters, nothing typed by a person
+        numbers = dict(cursor.fetchall())
+    return {name: int(numbers[i]) for i, name in enumerate(queries)}
 
 
 # Built-in views: a name, a label, and the filter they apply. People keep their own views in the browser.

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from communa.accounts.access import membership_for
 from communa.accounts.models import Membership, User
 from communa.connectors.models import Source
 from communa.inbox import listing, saved_replies, selectors, services, suggestions
@@ -53,13 +54,23 @@ def _inbox(
 
     @wraps(view)
     def wrapped(request: HttpRequest, workspace: str, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-        access = selectors.inbox_access(request.user, workspace)
+        access = _access(request, workspace)
         try:
             return view(request, access, *args, **kwargs)
         except PermissionError as exc:
             raise PermissionDenied from exc
 
     return wrapped
+
+
+def _access(request: HttpRequest, slug: str) -> InboxAccess:
+    """selectors.inbox_access, reusing the signed-in user instead of loading it again with the membership."""
+    membership = membership_for(request.user, slug)
+    scope = selectors.inbox_scope(membership.role)
+    if scope is None:
+        raise PermissionDenied
+    assert isinstance(request.user, User)  # membership_for refused visitors
+    return InboxAccess(workspace=membership.workspace, user=request.user, role=membership.role, scope=scope)
 
 
 def _conversation(access: InboxAccess, conversation_id: int) -> Conversation:

@@ -178,21 +178,21 @@ def test_query_counts_are_pinned(
             Conversation.objects.filter(pk=conv.pk).update(assignee=manager, team=team)
     login(client, manager)
     client.get(url("index"))  # warm the session
-    # session, user, membership (+ its user), the page of rows, 5 capped tab counts, people, sources, teams,
-    # and the navigation's permissions
-    with django_assert_num_queries(14):
+    # session, user, membership, the page of rows, the capped tab counts (one UNION ALL), people, sources,
+    # teams, and the navigation's permissions
+    with django_assert_num_queries(9):
         client.get(url("index"))
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(7):
         client.get(url("index"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="inbox-list")
     conv = Conversation.objects.filter(workspace=workspace).order_by("pk").first()
     assert conv is not None
     for i in range(5):
         services.add_note(conversation=conv, author=manager, text=f"note {i} @marco")
-    # + conversation, timeline (4 + note mentions), composing, live fingerprint (2), identities, recent,
-    # past, people, sources, teams and the list pane again
-    with django_assert_num_queries(26):
+    # + the conversation, its timeline (replies, items, notes and their mentions, activity), who is composing,
+    # the live fingerprint (2), identities, recent activity, past conversations (the list pane as above)
+    with django_assert_num_queries(21):
         client.get(url("conversation", conv.pk))
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(19):
         client.get(url("conversation", conv.pk), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="inbox-conversation")
 
 
