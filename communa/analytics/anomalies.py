@@ -11,7 +11,8 @@ messages; a **drop** (volume only) needs score ≤ −`THRESHOLD` and an expecte
 Days (local to the workspace): the same test for each local day against the same weekday of the previous
 `BASELINE_WEEKS` weeks (days before the community's first message are no baseline), from DailyRollup, with
 day-sized minimums (`DAY_MIN_COUNT`, `DAY_MIN_DROP_EXPECTED`). A surge spread over a whole day (a launch)
-can stay under every hour's threshold and still be the day's story.
+can stay under every hour's threshold and still be the day's story. A day needs a score of `DAY_THRESHOLD`
+(6): one per day and source is checked, and a small community's ordinary busy days reach 4–5.
 
 Each anomaly is stored once (unique per workspace, metric, hour, source), explained with its top sources,
 languages, members, sample messages and the topics of those messages, and alerted with an
@@ -42,6 +43,7 @@ MIN_WEEKS = 4
 THRESHOLD = 4.0
 MIN_COUNT = {"volume": 10, "negativity": 4, "toxicity": 3}
 MIN_DROP_EXPECTED = 20.0
+DAY_THRESHOLD = 6.0  # a whole day must be further out than an hour to be the day's story
 DAY_MIN_COUNT = {"volume": 30, "negativity": 10, "toxicity": 5}
 DAY_MIN_DROP_EXPECTED = 60.0
 LOOKBACK_DAYS = 2  # the periodic check looks at the last two complete local days again
@@ -99,10 +101,11 @@ def _judge(metric: str, observed: float, past: list[float], *, day: bool = False
     expected, spread = baseline(past)
     score = (observed - expected) / spread
     minimum = (DAY_MIN_COUNT if day else MIN_COUNT)[metric]
-    if score >= THRESHOLD and observed >= minimum:
+    threshold = DAY_THRESHOLD if day else THRESHOLD
+    if score >= threshold and observed >= minimum:
         return _Finding(metric, Anomaly.Kind.SPIKE, observed, expected, spread, score)
     drop_floor = DAY_MIN_DROP_EXPECTED if day else MIN_DROP_EXPECTED
-    if metric == "volume" and score <= -THRESHOLD and expected >= drop_floor:
+    if metric == "volume" and score <= -threshold and expected >= drop_floor:
         return _Finding(metric, Anomaly.Kind.DROP, observed, expected, spread, score)
     return None
 

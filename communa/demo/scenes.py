@@ -222,7 +222,7 @@ def ask(h: History, *, day: int, asker: Person, source: str, topic: str = "", un
 
 
 def answer_question(h: History, root: Post, b: Bank, subject: Topic) -> None:
-    peer_share = 0.25 + 0.5 * h.day_of(root.at) / h.days  # the community learns to answer itself
+    peer_share = 0.2 + 0.8 * h.day_of(root.at) / h.days  # the community learns to answer itself
     helper = peer(h, root) if root.source != "email" and h.rng.random() < peer_share else None
     first = answer(h, root, b, subject, helper)
     if first is None:
