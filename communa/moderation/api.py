@@ -165,7 +165,7 @@ def _item(item: ReviewItem) -> ItemOut:
         id=item.pk,
         message_id=item.message_id,
         member_id=item.member_id,
-        text=item.message.text,
+        text=item.message.text or str(item.explanation.get("message_text", "")),
         reason=item.reason,
         explanation=item.explanation,
         state=item.state,

@@ -22,7 +22,8 @@ def appeals_in(*, workspace_id: int, message_ids: Sequence[int]) -> list[Appeal]
 
     opened = []
     # A cheap LIKE first: almost no message contains a code.
-    for message in Message.objects.filter(workspace_id=workspace_id, pk__in=list(message_ids), text__icontains="M-"):
+    query = Message.objects.filter(workspace_id=workspace_id, pk__in=list(message_ids), text__icontains="M-")
+    for message in query.select_related("source"):
         for found in CODE.finditer(message.text):
             decision = Decision.objects.filter(workspace_id=workspace_id, pk=int(found.group(1))).first()
             if decision is None or appeal_code(decision).lower() != found.group(0).lower():

@@ -88,11 +88,9 @@ def facts_for(
     now = now or timezone.now()
     member_ids = sorted({m.member_id for m in messages if m.member_id is not None})
     if first_seen is None:
+        # Live: the member's first sighting (kept by ingest as the widest window), no query.
         first_seen = {
-            row["member_id"]: row["first"]
-            for row in Message.objects.filter(workspace_id=workspace_id, member_id__in=member_ids)
-            .values("member_id")
-            .annotate(first=Min("created_at"))
+            m.member.pk: m.member.first_seen_at for m in messages if m.member is not None and m.member.first_seen_at
         }
     strikes = active_strike_counts(workspace_id=workspace_id, member_ids=member_ids, now=now)
     return [_facts(m, first_seen, strikes) for m in messages]

@@ -51,6 +51,7 @@ class _Live:
     window: RateWindow | None
     early: CompiledRuleSet  # the rules that do not wait for enrichment
     synced_until: datetime | None = None
+    workspace: Workspace | None = None
 
 
 _cache: dict[int, _Live] = {}
@@ -187,7 +188,8 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
         return 0
     now = timezone.now()
     _top_up(live, workspace_id, now)
-    workspace = Workspace.objects.get(pk=workspace_id)
+    workspace = live.workspace or Workspace.objects.get(pk=workspace_id)
+    live.workspace = workspace
     made = 0
     urgent: list[str] = []
     all_facts = facts_module.facts_for(messages, workspace_id=workspace_id, now=now)
@@ -199,6 +201,8 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
                 **match.explanation.as_dict(),
                 "summary": match.explanation.render(),
                 "actions": [a.as_dict() for a in match.actions],
+                # The text as it was: a removal comes back through ingest and blanks the message's text.
+                "message_text": message.text[:2000],
             }
             decision = decide(
                 workspace=workspace,

@@ -127,6 +127,7 @@ def member_context(*, workspace: Workspace, member_id: int | None, now: datetime
         ),
         recent=list(
             Message.objects.filter(workspace=workspace, member_id=member_id)
+            .exclude(kind__in=["join", "leave", "reaction"])
             .select_related("source")
             .order_by("-created_at")[:HISTORY]
         ),

@@ -401,6 +401,7 @@ def resolve_item(*, workspace: Workspace, item: ReviewItem, verdict: str, actor:
             "summary": _("%(who)s chose “%(verdict)s” in the review queue")
             % {"who": actor.get_username(), "verdict": verdict},
             "queued_for": item.reason,
+            "message_text": message.text[:2000] or item.explanation.get("message_text", ""),
         }
         if item.decision is not None:
             explanation["rule"] = item.decision.rule

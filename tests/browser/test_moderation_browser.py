@@ -78,6 +78,8 @@ def test_a_rule_removes_an_insult_on_matrix_and_an_appeal_reverses_it(
         power={synapse.bot.user_id: 100},
     )
     synapse.member.join(room)
+    # The first compile in a process reads the word-form dictionaries (seconds; more on a loaded machine).
+    page.set_default_timeout(120_000)
     sign_in(page)
     add_matrix_source(page, synapse, room)
     synapse.member.say(room, "Ciao a tutti, bella giornata!")
