@@ -180,9 +180,9 @@ def main() -> None:
         c.execute(
             "INSERT INTO stream_message (workspace_id, source_id, external_id, kind, member_id, parent_external_id,"
             " title, text, language, url, created_at, revised_at, ingested_at, metadata)"
-            " SELECT %s, %s, 'new' || g, 'chat', %s + g %% %s, '', '', 'new ' || g, 'en', '',"
+            " SELECT %s, %s, 'new' || (%s + g), 'chat', %s + g %% %s, '', '', 'new ' || g, 'en', '',"
             " now() - interval '1 minute', now(), now(), '{}' FROM generate_series(1, %s) g",
-            [ws.pk, sources[0].pk, first_member, members, batches * size],
+            [ws.pk, sources[0].pk, top, first_member, members, batches * size],
         )
     new_ids = list(Message.objects.filter(workspace=ws, pk__gt=top).order_by("pk").values_list("pk", flat=True))
     t = time.perf_counter()
