@@ -17,6 +17,7 @@ Nothing here writes; every query is scoped to the conversation's workspace.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -220,14 +221,15 @@ def _candidates(conversation: Conversation) -> list[_Candidate]:
         variant = next((v for v in saved.variants.all() if language and v.language == language), None)
         text, lang = (variant.body, variant.language) if variant else (saved.body, saved.language)
         reply = SuggestedSavedReply(saved.pk, saved.title, saved.shortcut, text, lang, 0.0)
-        key = f"inbox:saved-reply-embedding:{saved.pk}:{lang}:{saved.updated_at.timestamp()}"
+        key = f"inbox:saved-reply-embedding:{saved.pk}:{lang}:{saved.updated_at.timestamp():.6f}"
         found.append(_Candidate(reply, key))
     return found
 
 
 def _embeddings(candidates: Sequence[_Candidate], *, version: str) -> NDArray[np.float32] | None:
     """Unit vectors of "title\\ntext" per candidate, from the cache or the encoder (only the missing ones)."""
-    keys = [f"{candidate.cache_key}:{version}" for candidate in candidates]
+    tag = hashlib.sha1(version.encode()).hexdigest()[:12]  # noqa: S324 - a cache key, not security
+    keys = [f"{candidate.cache_key}:{tag}" for candidate in candidates]
     cached: dict[str, Any] = cache.get_many(keys)
     missing = [i for i, key in enumerate(keys) if key not in cached]
     if missing:
