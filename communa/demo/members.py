@@ -6,8 +6,8 @@ Called once by build_demo after the history is ingested. The generated history a
 - Anna Bellini, an Italian living in Russia, who answers Italian and Russian questions alike: a champion and
   the bridge between the Italian and Russian groups;
 - Diego Fuentes, who answers in Spanish, Portuguese and English: a champion in several languages;
-- Tomás Ruiz, a regular who stopped a month ago (at risk), Greta Kühn who left two months ago (churned), and
-  Paolo Greco, back this week after seven quiet weeks (returning).
+- Tomás Ibarra, a regular who stopped a month ago (at risk), Greta Kühn who left two months ago (churned), and
+  Paolo Ferraris, back this week after seven quiet weeks (returning).
 Deterministic: the rows follow from the ingested history and a seeded rng.
 """
 
@@ -58,9 +58,9 @@ class Helper:
 HELPERS = (
     Helper("5001", "Anna Bellini", "anna_bellini", "anna@caffe-bellini.it", ("it", "ru"), 60, 80, 0, 3),
     Helper("5002", "Diego Fuentes", "diego_f", "diego.fuentes@tostaduria.es", ("es", "pt", "en"), 36, 85, 0, 1),
-    Helper("5003", "Tomás Ruiz", "truiz", "truiz@correo.example", ("es",), 14, 80, 30, 1),
+    Helper("5003", "Tomás Ibarra", "tibarra", "tibarra@correo.example", ("es",), 14, 80, 30, 1),
     Helper("5004", "Greta Kühn", "greta_k", "greta@post.example", ("de", "en"), 10, 88, 64, 1),
-    Helper("5005", "Paolo Greco", "paolo_g", "paolo@posta.example", ("it",), 12, 85, 1, 1, gap=(55, 6)),
+    Helper("5005", "Paolo Ferraris", "paolo_ferraris", "paolo@posta.example", ("it",), 12, 85, 1, 1, gap=(55, 6)),
 )
 
 

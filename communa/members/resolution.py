@@ -40,6 +40,11 @@ WEIGHT_SAME_EMAIL = 0.9
 WEIGHT_SAME_HANDLE = 0.7
 WEIGHT_SAME_NAME = 0.6
 WEIGHT_SIMILAR_NAME = 0.4
+# A handle that three or more members share ("jankoch" for every Jan Koch, "coffeelover") is weak evidence.
+WEIGHT_COMMON_HANDLE = 0.4
+# Two different addresses reported for the two identities: evidence against (most people use one address
+# with a community); it scales the score down rather than forbidding the pair (people do have two).
+WEIGHT_DIFFERENT_EMAIL = 0.5
 NAME_SIMILARITY_MIN = 90  # rapidfuzz token_sort_ratio on the folded names, 0-100
 
 # A pair scoring less than this is not worth a person's time.
@@ -83,16 +88,36 @@ class Evidence:
 
     @property
     def score(self) -> float:
-        doubt = 1.0
-        for reason in self.reasons.values():
-            doubt *= 1.0 - float(reason["weight"])
-        return round(1.0 - doubt, 3)
+        doubt, against = 1.0, 1.0
+        matched_email = "same_email" in self.reasons  # one shared address outweighs another that differs
+        handle, name = self.reasons.get("same_handle"), self.reasons.get("similar_name")
+        # A handle that is just the name ("jankoch" for Jan Koch) says nothing the name does not: one piece of
+        # evidence, not two independent ones.
+        echo = handle is not None and name is not None and bool(handle.get("name_shaped"))
+        skip = ("same_handle" if float(handle["weight"]) <= float(name["weight"]) else "similar_name") if echo else ""  # type: ignore[index]
+        for code, reason in self.reasons.items():
+            weight = float(reason["weight"])
+            if code == skip:
+                continue
+            if weight < 0 and matched_email:
+                continue
+            if weight >= 0:
+                doubt *= 1.0 - weight
+            else:
+                against *= 1.0 + weight  # evidence against: a negative weight scales the score down
+        return round((1.0 - doubt) * against, 3)
 
     def add(self, code: str, weight: float, **details: Any) -> None:
-        """Keep the strongest reason of each kind."""
+        """Keep the strongest reason of each kind (for evidence against, the weakest)."""
         known = self.reasons.get(code)
-        if known is None or known["weight"] < weight:
+        if known is None or abs(float(known["weight"])) < abs(weight):
             self.reasons[code] = {"code": code, "weight": weight, **details}
+
+    def weaken(self, code: str, weight: float) -> None:
+        """Lower a reason to `weight` (a key found to be common once every block was seen)."""
+        known = self.reasons.get(code)
+        if known is not None and float(known["weight"]) > weight:
+            known["weight"] = weight
 
     def absorb(self, other: Evidence) -> None:
         for code, reason in other.reasons.items():
@@ -101,8 +126,9 @@ class Evidence:
         self.certain = self.certain or other.certain
 
     def as_list(self) -> list[dict[str, Any]]:
-        """The reasons, strongest first, as stored on a MergeSuggestion."""
-        return sorted(self.reasons.values(), key=lambda r: (-float(r["weight"]), str(r["code"])))
+        """The reasons, strongest first (evidence against last), as stored on a MergeSuggestion."""
+        reasons = [r for r in self.reasons.values() if not (float(r["weight"]) < 0 and "same_email" in self.reasons)]
+        return sorted(reasons, key=lambda r: (-float(r["weight"]), str(r["code"])))
 
 
 def fold(text: str) -> str:
@@ -140,6 +166,12 @@ def name_tokens(name: str) -> list[str]:
     return [skeleton(t) for t in _NOT_ALNUM.split(fold(name)) if len(t) >= 2]
 
 
+def compact_name(name: str) -> str:
+    """A name as a handle made of it would be keyed ("Jan Koch" → "jankoch"); "" for a single word."""
+    words = [w for w in _NOT_ALNUM.split(fold(name)) if w]
+    return "".join(words) if len(words) >= 2 else ""
+
+
 def name_key(name: str) -> str:
     """Sorted skeleton tokens of a name of two words or more; "" otherwise."""
     tokens = sorted(set(name_tokens(name)))
@@ -170,13 +202,19 @@ def name_similarity(a: str, b: str) -> int:
 
 
 def compare(
-    a: IdentityFacts, b: IdentityFacts, *, verified_platforms: Iterable[str] = (), common_name: bool = False
+    a: IdentityFacts,
+    b: IdentityFacts,
+    *,
+    verified_platforms: Iterable[str] = (),
+    common_name: bool = False,
+    common_handle: bool = False,
 ) -> Evidence:
     """The evidence that two identities belong to one person (empty when there is none).
 
     A name alone is strong enough to suggest a merge only when it is the same name, on two different
     platforms, and no third member bears it (`common_name`): two forum accounts or three people called
-    "Anna Lebedeva" are more often different people. Otherwise it only supports other evidence.
+    "Anna Lebedeva" are more often different people. Otherwise it only supports other evidence. The same goes
+    for a handle three or more members share (`common_handle`). Two different email addresses count against.
     """
     evidence = Evidence()
     verified = VERIFIED_EMAIL_PLATFORMS | set(verified_platforms)
@@ -184,14 +222,27 @@ def compare(
         both_verified = a.platform in verified and b.platform in verified
         evidence.add("same_email", WEIGHT_SAME_EMAIL, email=a.email_key, verified=both_verified)
         evidence.certain = both_verified
+    elif a.email_key and b.email_key and not evidence.certain:
+        evidence.add("different_email", -WEIGHT_DIFFERENT_EMAIL, emails=[a.email_key, b.email_key])
     if a.handle_key and a.handle_key == b.handle_key and a.platform != b.platform:
         evidence.add(
-            "same_handle", WEIGHT_SAME_HANDLE, handles=[a.handle, b.handle], platforms=[a.platform, b.platform]
+            "same_handle",
+            WEIGHT_COMMON_HANDLE if common_handle else WEIGHT_SAME_HANDLE,
+            handles=[a.handle, b.handle],
+            platforms=[a.platform, b.platform],
+            key=a.handle_key,
+            name_shaped=a.handle_key in {compact_name(a.display_name), compact_name(b.display_name)},
         )
     if a.name_key and b.name_key:
         similarity = 100 if a.name_key == b.name_key else name_similarity(a.display_name, b.display_name)
         if similarity >= NAME_SIMILARITY_MIN:
             distinctive = similarity == 100 and a.platform != b.platform and not common_name
             weight = WEIGHT_SAME_NAME if distinctive else WEIGHT_SIMILAR_NAME
-            evidence.add("similar_name", weight, names=[a.display_name, b.display_name], similarity=similarity)
+            evidence.add(
+                "similar_name",
+                weight,
+                names=[a.display_name, b.display_name],
+                similarity=similarity,
+                key=a.name_key if a.name_key == b.name_key else "",
+            )
     return evidence

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,29 +28,23 @@ from communa.members.engagement.models import (
 from communa.members.models import Identity, Member
 from communa.stream.models import Message
 
-# Activity kinds in the order an explanation names them, with their singular/plural phrases.
-PHRASES: tuple[tuple[str, str, str], ...] = (
-    (ActivityKind.ACCEPTED_ANSWER, "%(n)d accepted answer", "%(n)d accepted answers"),
-    (ActivityKind.HELPFUL_REPLY, "%(n)d helpful reply", "%(n)d helpful replies"),
-    (ActivityKind.THANKED, "thanked %(n)d time", "thanked %(n)d times"),
-    (ActivityKind.QUESTION, "%(n)d question", "%(n)d questions"),
-    (ActivityKind.EVENT_ATTENDED, "%(n)d event attended", "%(n)d events attended"),
-    (ActivityKind.POST, "%(n)d post", "%(n)d posts"),
-    (ActivityKind.REPLY, "%(n)d reply", "%(n)d replies"),
-    (ActivityKind.REACTION, "%(n)d reaction", "%(n)d reactions"),
+# Activity kinds in the order an explanation names them, each with its phrase (singular/plural marked for
+# translation here, so makemessages finds them).
+PHRASES: tuple[tuple[str, Callable[[int], str]], ...] = (
+    (ActivityKind.ACCEPTED_ANSWER, lambda n: ngettext("%(n)d accepted answer", "%(n)d accepted answers", n)),
+    (ActivityKind.HELPFUL_REPLY, lambda n: ngettext("%(n)d helpful reply", "%(n)d helpful replies", n)),
+    (ActivityKind.THANKED, lambda n: ngettext("thanked %(n)d time", "thanked %(n)d times", n)),
+    (ActivityKind.QUESTION, lambda n: ngettext("%(n)d question", "%(n)d questions", n)),
+    (ActivityKind.EVENT_ATTENDED, lambda n: ngettext("%(n)d event attended", "%(n)d events attended", n)),
+    (ActivityKind.POST, lambda n: ngettext("%(n)d post", "%(n)d posts", n)),
+    (ActivityKind.REPLY, lambda n: ngettext("%(n)d reply", "%(n)d replies", n)),
+    (ActivityKind.REACTION, lambda n: ngettext("%(n)d reaction", "%(n)d reactions", n)),
 )
-
-
-def _phrase(kind: str, n: int) -> str:
-    for code, singular, plural in PHRASES:
-        if code == kind:
-            return ngettext(singular, plural, n) % {"n": n}
-    return f"{n} {kind}"
 
 
 def activity_summary(recent: dict[str, int]) -> str:
     """ "14 helpful replies and 3 questions" from 30-day counts (first-reply bonuses are part of replies)."""
-    parts = [_phrase(code, int(recent[code])) for code, _s, _p in PHRASES if recent.get(code)]
+    parts = [phrase(int(recent[code])) % {"n": int(recent[code])} for code, phrase in PHRASES if recent.get(code)]
     if not parts:
         return _("no activity")
     if len(parts) == 1:
