@@ -262,7 +262,7 @@ def _reply(decision: Decision, step: Step, message: Message | None, created_by: 
 
 
 def _local(decision: Decision, step: Step, message: Message | None, *, strike_days: int) -> DecisionAction:
-    """Steps that happen in Communa: queue, strike, tag, notify, escalate, approve."""
+    """Steps that happen in Communa: queue, strike, tag (the member, on their profile), notify, escalate."""
     if not decision.live:
         return _new(decision, step.action, params=_params(step))
     done = {"state": DecisionAction.State.DONE, "done_at": timezone.now()}
@@ -289,6 +289,13 @@ def _local(decision: Decision, step: Step, message: Message | None, *, strike_da
                 "expires_at": timezone.now() + timedelta(days=strike_days),
             },
         )
+    elif step.action == A.TAG and decision.member_id is not None and step.tag:
+        from communa.members.annotations import add_tags
+        from communa.members.models import Member
+
+        member = Member.objects.filter(workspace_id=decision.workspace_id, pk=decision.member_id).first()
+        if member is not None:
+            add_tags(workspace=decision.workspace, member=member, names=step.tag.split(", "), actor=None)
     elif step.action in (A.NOTIFY, A.ESCALATE):
         name = "moderation.notify" if step.action == A.NOTIFY else "moderation.escalated"
         emit(

@@ -326,3 +326,19 @@ def test_word_rules_act_at_ingest_and_score_rules_after_enrichment(
     assert evaluate_batch(workspace_id=workspace.pk, message_ids=[message.pk]) == 1  # the insult rule: once
     assert sorted(Decision.objects.values_list("rule", flat=True)) == ["No insults", "toxic"]
     assert OutboxItem.objects.filter(payload__action="remove_message").count() == 1
+
+
+def test_tag_notify_and_escalate(workspace: Workspace, manager: User, fake_source: Source) -> None:
+    from communa.members.models import MemberTag
+
+    text = "rules:\n  - id: watch\n    when: {words: [refund]}\n    actions:\n      - tag: [refund-asker]\n"
+    text += "      - notify\n      - escalate: {note: billing}\n"
+    enable(workspace, manager, text=text)
+    message = post(fake_source, "m1", "I want a refund now")
+    evaluate_batch(workspace_id=workspace.pk, message_ids=[message.pk])
+    assert list(MemberTag.objects.filter(member_id=message.member_id).values_list("tag__name", flat=True)) == [
+        "refund-asker"
+    ]
+    assert events("moderation.notify")[0]["rule"] == "watch"
+    assert events("moderation.escalated")[0]["message_id"] == message.pk
+    assert Strike.objects.count() == 0
