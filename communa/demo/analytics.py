@@ -5,8 +5,10 @@ generated history itself (a growing community that answers itself more and more,
 defective burr batch); this module only computes it and sets goals against it:
 - "Members answer N% of questions" (peer-answer ratio ≥ a target the rising trend reaches): on track;
 - "Grow monthly active members by 60% in 30 days": off track.
-Answered questions: where the inbox has not (yet) emitted question.answered for the demo's history, the
-first reply by someone else to a thread opened with a question counts as its answer (staff or member).
+Runs last: the facts the inbox, moderation and members demos emitted as domain events are recorded directly
+(the events stay pending for the worker, whose upserts then change nothing). Answered questions the inbox
+did not report (most of the history is not in its conversations) fall back to the message graph: the first
+reply by the brand, or by another member that is not itself a question, to a thread opened with a question.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from communa.analytics.models import AnswerFact, Goal
 from communa.demo.people import BRAND_DOMAIN
 from communa.demo.phrases import BANKS
 from communa.demo.phrases.base import SLOTS
+from communa.events.models import DomainEvent
 from communa.members.models import Member
 from communa.stream.models import Message
 
@@ -32,6 +35,7 @@ from communa.stream.models import Message
 def build_analytics(workspace: Workspace, *, actor: User | None = None) -> None:
     _mark_team(workspace)
     backfill(workspace, quiet=True, with_topics=True)
+    _facts_from_events(workspace)
     _answers(workspace)
     today = rollups.today(workspace)
     Goal.objects.filter(workspace=workspace).delete()
@@ -74,6 +78,22 @@ def build_analytics(workspace: Workspace, *, actor: User | None = None) -> None:
     if span is not None:  # days against the same weekday: the launch-day surge is the day's story
         anomalies.detect_days(workspace=workspace, start=span[0], end=today - timedelta(days=1))
     topics.refresh_dirty_topics(workspace=workspace, limit=1000)
+
+
+FACT_EVENTS = ("question.answered", "moderation.action", "member.lifecycle_changed")
+
+
+def _facts_from_events(workspace: Workspace) -> int:
+    """The facts the inbox, moderation and members demos reported as domain events, recorded now so that the
+    dashboards are complete before a worker runs. The events stay pending: when the worker dispatches them,
+    the same upserts change nothing."""
+    pending = DomainEvent.objects.filter(workspace_id=workspace.pk, dispatched_at=None).filter(
+        Q(name__startswith="conversation.") | Q(name__in=FACT_EVENTS)
+    )
+    recorded = 0
+    for event in pending.order_by("id").iterator():
+        recorded += services.record_event(workspace=workspace, name=event.name, data=dict(event.data))
+    return recorded
 
 
 def _mark_team(workspace: Workspace) -> None:

@@ -116,8 +116,8 @@ def build_demo(
         mark_success(source_id=source.pk)
     build_members(workspace)  # staff, scripted champions/bridge/at-risk members, engagement, key people
     build_moderation(workspace, users)  # rules (two versions, backtested), decisions, queue, strikes, appeals
-    build_analytics(workspace, actor=users[DEMO_USERNAME])  # rollups, topics, goals, anomalies (analytics)
     build_inbox(workspace, users)  # SLA, teams, rules, saved replies, conversations in every state (inbox)
+    build_analytics(workspace, actor=users[DEMO_USERNAME])  # rollups, topics, goals, anomalies (analytics, last)
     return summarize(workspace)
 
 
