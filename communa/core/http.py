@@ -95,7 +95,7 @@ def request(
         try:
             response = _send(http, method, url, max_bytes=max_bytes, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            last = NotSentError(f"could not connect to {url}: {exc}")
+            last = NotSentError(f"could not reach {url}: {exc}")
         except httpx.TimeoutException as exc:
             last = TransientError(f"timed out after {http.timeout.read}s talking to {url}")
             last.__cause__ = exc

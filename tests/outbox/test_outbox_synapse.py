@@ -92,7 +92,7 @@ def test_a_reply_waits_for_the_server_and_arrives_exactly_once(
     server.stop()
     assert services.deliver(item_id=item.pk) == "pending"
     item.refresh_from_db()
-    assert item.error.startswith("could not connect to ")
+    assert item.error.startswith("could not reach ")
     assert item.not_before > timezone.now()
 
     server.start_again()
