@@ -45,6 +45,7 @@ class MetricOut(Schema):
 
 
 class SeriesQuery(Schema):
+    metric: str = Field(default="messages", max_length=60, description="A metric key from GET /analytics/metrics.")
     since: date | None = Field(default=None, description="First local day (default: 27 days before `until`).")
     until: date | None = Field(default=None, description="Last local day, included (default: today).")
     granularity: Literal["day", "week", "month", "hour"] = "day"
@@ -155,14 +156,15 @@ def _points(points: list[selectors.Point]) -> list[PointOut]:
     return [PointOut(start=p.start, end=p.end, value=p.value) for p in points]
 
 
-@router.get("/metrics/{key}/series", response={200: SeriesOut, **ERRORS}, summary="A metric over time")
-def metric_series(request: Any, key: str, query: Query[SeriesQuery], workspace: WorkspaceParam = None) -> SeriesOut:
+@router.get("/series", response={200: SeriesOut, **ERRORS}, summary="A metric over time")
+def metric_series(request: Any, query: Query[SeriesQuery], workspace: WorkspaceParam = None) -> SeriesOut:
     """The metric per day (week, month; hour for message volume, negative and toxic messages over the last
     days), its value over the range and, with `compare`, over the previous period of the same length."""
     ws = api_workspace(request, workspace, Perm.VIEW_ANALYTICS)
+    key = query.metric
     metric = registry.BY_KEY.get(key)
     if metric is None:
-        raise Http404
+        raise invalid(["query", "metric"], _("Choose a metric from GET /analytics/metrics."))
     rng = _range(ws, query)
     if query.granularity == "hour" and (not metric.hourly or rng.days > 7):
         raise invalid(

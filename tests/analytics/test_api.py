@@ -56,7 +56,7 @@ def test_metrics_list_says_which_have_data(client: Client, analyst: User, small:
 
 def test_series_exact_points_and_previous_period(client: Client, analyst: User, small: Source) -> None:
     response = client.get(
-        "/api/v1/analytics/metrics/messages/series?workspace=acme&since=2026-03-02&until=2026-03-04", **auth(analyst)
+        "/api/v1/analytics/series?metric=messages&workspace=acme&since=2026-03-02&until=2026-03-04", **auth(analyst)
     )
     assert response.status_code == 200
     body = response.json()
@@ -72,22 +72,22 @@ def test_series_exact_points_and_previous_period(client: Client, analyst: User, 
 
 def test_series_for_a_source_and_metric_without_data(client: Client, analyst: User, small: Source) -> None:
     days = "since=2026-03-02&until=2026-03-02"
-    url = f"/api/v1/analytics/metrics/messages/series?workspace=acme&{days}&source={small.pk + 99}"
+    url = f"/api/v1/analytics/series?metric=messages&workspace=acme&{days}&source={small.pk + 99}"
     assert client.get(url, **auth(analyst)).json()["value"] == 0.0
-    url = "/api/v1/analytics/metrics/response_rate/series?workspace=acme&since=2026-03-02&until=2026-03-02"
+    url = "/api/v1/analytics/series?metric=response_rate&workspace=acme&since=2026-03-02&until=2026-03-02"
     body = client.get(url, **auth(analyst)).json()
     assert (body["value"], body["points"]) == (None, [])
 
 
 def test_series_bad_input(client: Client, analyst: User, small: Source) -> None:
     headers = auth(analyst)
-    assert client.get("/api/v1/analytics/metrics/nope/series?workspace=acme", **headers).status_code == 404
+    assert client.get("/api/v1/analytics/series?metric=nope&workspace=acme", **headers).status_code == 422
     response = client.get(
-        "/api/v1/analytics/metrics/messages/series?workspace=acme&since=2026-03-05&until=2026-03-01", **headers
+        "/api/v1/analytics/series?metric=messages&workspace=acme&since=2026-03-05&until=2026-03-01", **headers
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "since"]
-    response = client.get("/api/v1/analytics/metrics/threads/series?workspace=acme&granularity=hour", **headers)
+    response = client.get("/api/v1/analytics/series?metric=threads&workspace=acme&granularity=hour", **headers)
     assert response.status_code == 422
 
 
