@@ -463,6 +463,16 @@ def test_openapi_document_is_valid_and_complete(client: Client, db: None) -> Non
         ("PATCH", "/api/v1/members/{member_id}/fields"),
         ("GET", "/api/v1/members/{member_id}/data"),
         ("POST", "/api/v1/members/{member_id}/erase"),
+        ("GET", "/api/v1/analytics/metrics"),
+        ("GET", "/api/v1/analytics/series"),
+        ("GET", "/api/v1/analytics/goals"),
+        ("POST", "/api/v1/analytics/goals"),
+        ("GET", "/api/v1/analytics/goals/{goal_id}"),
+        ("PATCH", "/api/v1/analytics/goals/{goal_id}"),
+        ("DELETE", "/api/v1/analytics/goals/{goal_id}"),
+        ("GET", "/api/v1/analytics/reports"),
+        ("GET", "/api/v1/analytics/reports/{report_id}"),
+        ("GET", "/api/v1/analytics/reports/{report_id}/pdf"),
     }
     assert schema["components"]["securitySchemes"] == {"ApiTokenAuth": {"type": "http", "scheme": "bearer"}}
     for path, item in schema["paths"].items():

@@ -82,6 +82,7 @@ def acme_objects(
         "delivery_id": _delivery(workspace, fake_source),
         **_member_objects(workspace, owner),
         **_inbox_objects(workspace, fake_source, owner),
+        **_analytics_objects(workspace, owner),
     }
     return ids | {"source": ids["source_id"], "message": ids["message_id"], "thread": ids["thread_id"]}
 
@@ -134,8 +135,33 @@ def _inbox_objects(workspace: Workspace, source: Source, owner: User) -> dict[st
     return {"conversation_id": conversation.pk, "reply_id": reply.pk, "endpoint_id": endpoint.pk}
 
 
+def _analytics_objects(workspace: Workspace, owner: User) -> dict[str, Any]:
+    """A goal and its drift notice, a report with a share link, a report schedule; `key` a metric."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from communa.analytics.models import Goal, Notice
+    from communa.analytics.reporting.models import Report, ReportSchedule, ShareLink
+
+    goal = Goal.objects.create(
+        workspace=workspace, name="g", metric="messages", comparison="gte", target=1, start=date(2026, 1, 1),
+        deadline=date(2027, 1, 1),
+    )  # fmt: skip
+    notice = Notice.objects.create(workspace=workspace, kind="goal.drifted", goal=goal, created_at=timezone.now())
+    report = Report.objects.create(
+        workspace=workspace, period="weekly", start=date(2026, 3, 2), end=date(2026, 3, 8), generated_at=timezone.now()
+    )
+    link = ShareLink.objects.create(workspace=workspace, report=report, nonce="n", expires_at=timezone.now())
+    schedule = ReportSchedule.objects.create(workspace=workspace, name="s", recipients=["a@example.org"])
+    return {
+        "goal_id": goal.pk, "notice_id": notice.pk, "report_id": report.pk, "link_id": link.pk,
+        "schedule_id": schedule.pk,
+    }  # fmt: skip
+
+
 # URL parameters that are not object ids, with a value that is valid in any workspace.
-PLAIN_VALUES = {"kind": "fake"}
+PLAIN_VALUES = {"kind": "fake", "page": "overview", "chart": "messages"}
 
 
 def _route_kwargs(route: Route, slug: str, objects: dict[str, int]) -> dict[str, Any]:
@@ -233,6 +259,10 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/conversations/{conversation_id}/assign"): {"assignee": None},
     ("post", "/api/v1/conversations/{conversation_id}/state"): {"state": "resolved"},
     ("post", "/api/v1/conversations/{conversation_id}/replies"): {"text": "mine"},
+    ("post", "/api/v1/analytics/goals"): {
+        "name": "Mine", "metric": "messages", "comparison": "gte", "target": 1, "deadline": "2030-01-01"
+    },
+    ("patch", "/api/v1/analytics/goals/{goal_id}"): {"target": 2},
 }
 
 
