@@ -83,6 +83,7 @@ def acme_objects(
         **_member_objects(workspace, owner),
         **_inbox_objects(workspace, fake_source, owner),
         **_analytics_objects(workspace, owner),
+        **_moderation_objects(workspace, owner),
     }
     return ids | {"source": ids["source_id"], "message": ids["message_id"], "thread": ids["thread_id"]}
 
@@ -135,6 +136,35 @@ def _inbox_objects(workspace: Workspace, source: Source, owner: User) -> dict[st
     return {"conversation_id": conversation.pk, "reply_id": reply.pk, "endpoint_id": endpoint.pk}
 
 
+def _moderation_objects(workspace: Workspace, owner: User) -> dict[str, int]:
+    """A rule set version and its backtest, a decision, a review item, a strike, an appeal, a conflict alert."""
+    from communa.moderation import services
+    from communa.moderation.actions import A, Step
+    from communa.moderation.models import Backtest, ConflictAlert, ReviewItem, Strike
+
+    message = Message.objects.get(external_id="m2")
+    rule_set = services.save_rule_set(
+        workspace=workspace, text="rules:\n  - id: x\n    when: {words: [zzz]}\n    actions: [queue]\n", modes={},
+        actor=owner,
+    )  # fmt: skip
+    now = message.created_at
+    backtest = Backtest.objects.create(workspace=workspace, rule_set=rule_set, days=1, since=now, until=now)
+    decision = services.decide(
+        workspace=workspace, message=message, member_id=message.member_id, steps=[Step(A.QUEUE), Step(A.STRIKE)],
+        explanation={"summary": "test"}, moderator=None, rule="x",
+    )  # fmt: skip
+    assert decision is not None
+    alert = ConflictAlert.objects.create(
+        workspace=workspace, thread_id=message.thread_id, source_id=message.source_id, score=0.6
+    )
+    appeal = services.submit_appeal(decision=decision, statement="please")
+    return {
+        "version": rule_set.version, "backtest_id": backtest.pk, "decision_id": decision.pk,
+        "item_id": ReviewItem.objects.get(decision=decision).pk, "strike_id": Strike.objects.get(decision=decision).pk,
+        "appeal_id": appeal.pk, "alert_id": alert.pk,
+    }  # fmt: skip
+
+
 def _analytics_objects(workspace: Workspace, owner: User) -> dict[str, Any]:
     """A goal and its drift notice, a report with a share link, a report schedule; `key` a metric."""
     from datetime import date
@@ -161,7 +191,7 @@ def _analytics_objects(workspace: Workspace, owner: User) -> dict[str, Any]:
 
 
 # URL parameters that are not object ids, with a value that is valid in any workspace.
-PLAIN_VALUES = {"kind": "fake", "page": "overview", "chart": "messages"}
+PLAIN_VALUES = {"kind": "fake", "verdict": "approve", "page": "overview", "chart": "messages"}
 
 
 def _route_kwargs(route: Route, slug: str, objects: dict[str, int]) -> dict[str, Any]:
@@ -263,6 +293,11 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "Mine", "metric": "messages", "comparison": "gte", "target": 1, "deadline": "2030-01-01"
     },
     ("patch", "/api/v1/analytics/goals/{goal_id}"): {"target": 2},
+    ("post", "/api/v1/moderation/rules/validate"): {"text": "rules: []"},
+    ("post", "/api/v1/moderation/rules"): {"text": "rules:\n  - id: y\n    when: {words: [q]}\n    actions: [queue]\n"},
+    ("post", "/api/v1/moderation/rules/{version}/enable"): {},
+    ("post", "/api/v1/moderation/queue/{item_id}/resolve"): {"verdict": "approve"},
+    ("post", "/api/v1/moderation/appeals/{appeal_id}/decide"): {"overturn": True},
 }
 
 
