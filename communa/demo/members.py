@@ -32,6 +32,7 @@ from communa.ingest.services import ingest_events
 from communa.members.engagement.keypeople import compute_key_people
 from communa.members.engagement.services import rebuild_activity
 from communa.members.models import Member
+from communa.members.services import refresh_activity
 from communa.stream.models import Message
 
 SEED = 7
@@ -71,6 +72,8 @@ def build_members(workspace: Workspace) -> None:
     if forum is not None:
         rows = scripted_rows(workspace, forum, now=timezone.now())
         ingest_events(source=forum, events=[RawItem(external_id=r["id"], payload=r) for r in rows])
+    # Counters as the worker's ingest subscriber leaves them, so the pages are right before a worker runs.
+    refresh_activity(member_ids=Member.objects.filter(workspace=workspace).values_list("pk", flat=True))
     rebuild_activity(workspace=workspace)
     compute_key_people(workspace=workspace)
 
