@@ -154,6 +154,12 @@ class Decision(WorkspaceScopedModel):
     def summary(self) -> str:
         return str(self.explanation.get("summary", ""))
 
+    @property
+    def shown_text(self) -> str:
+        """The message as it was when decided (a removal blanks the stored text), else what is known of it."""
+        text = self.explanation.get("message_text") or (self.message.text if self.message is not None else "")
+        return str(text or self.explanation.get("excerpt", ""))
+
 
 class DecisionAction(WorkspaceScopedModel):
     """One thing done for a decision: a platform action through the outbox, or a Communa-side step."""
@@ -258,6 +264,11 @@ class ReviewItem(WorkspaceScopedModel):
 
     def __str__(self) -> str:
         return f"review item {self.pk}"
+
+    @property
+    def shown_text(self) -> str:
+        """The message as it was when flagged (a removal blanks the stored text)."""
+        return str(self.message.text or self.explanation.get("message_text") or self.explanation.get("excerpt", ""))
 
 
 class Strike(WorkspaceScopedModel):
