@@ -215,7 +215,9 @@ def test_a_second_worker_never_reads_alongside_and_takes_over_after_the_lease_ex
         assert taken, other.log_tail()
         assert expires is not None
         assert taken >= expires  # not before the dead worker's lease ran out
-        assert following(other, source) == Source.objects.values_list("lease_owner", flat=True).get(pk=source.pk)
+        new_owner = Source.objects.values_list("lease_owner", flat=True).get(pk=source.pk)
+        # The lease row is written before the listener logs that it follows: give the log a moment on a busy machine.
+        assert wait_for(lambda: following(other, source) == new_owner, timeout=10), other.log_tail()
         at_takeover = len(poster.sent)
         assert wait_for(lambda: stored_count(source, poster) >= at_takeover + 10, timeout=STARTUP_SECONDS)
 
