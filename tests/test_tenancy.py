@@ -290,7 +290,11 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/conversations/{conversation_id}/state"): {"state": "resolved"},
     ("post", "/api/v1/conversations/{conversation_id}/replies"): {"text": "mine"},
     ("post", "/api/v1/analytics/goals"): {
-        "name": "Mine", "metric": "messages", "comparison": "gte", "target": 1, "deadline": "2030-01-01"
+        "name": "Mine",
+        "metric": "messages",
+        "comparison": "gte",
+        "target": 1,
+        "deadline": "2030-01-01",
     },
     ("patch", "/api/v1/analytics/goals/{goal_id}"): {"target": 2},
     ("post", "/api/v1/moderation/rules/validate"): {"text": "rules: []"},

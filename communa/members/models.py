@@ -359,11 +359,14 @@ class RetentionPolicy(WorkspaceScopedModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace"], name="retention_policy_workspace")]
-# Engagement, levels, lifecycle, profile facts and key people: members models kept in their own module.
-from communa.members.engagement.models import (  # noqa: E402
-    ActivityEvent as ActivityEvent,
-    KeyPeopleRun as KeyPeopleRun,
-    KeyPerson as KeyPerson,
-    MemberEngagement as MemberEngagement,
-    MemberFacts as MemberFacts,
+
+
+# Engagement, levels, lifecycle, profile facts and key people: members models kept in their own module, imported
+# here so that Django finds them with the app's other models.
+from communa.members.engagement.models import (  # noqa: E402, F401
+    ActivityEvent,
+    KeyPeopleRun,
+    KeyPerson,
+    MemberEngagement,
+    MemberFacts,
 )

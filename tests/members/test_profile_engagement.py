@@ -91,4 +91,3 @@ def test_timeline_denied_paths(client: Client, volunteer: User, outsider: User, 
     assert login(client, volunteer).get(f"/w/acme/members/{lucia.pk}/timeline/").status_code == 403
     assert login(client, outsider).get(f"/w/acme/members/{lucia.pk}/timeline/").status_code == 404
     assert login(client, outsider).get(f"/w/rival/members/{lucia.pk}/timeline/").status_code == 404
-
