@@ -271,3 +271,15 @@ def question_items(*, conversation: Conversation) -> Sequence[ConversationMessag
         .select_related("message", "answerer_member")
         .order_by("created_at", "id")
     )
+
+
+def member_conversations(*, access: InboxAccess, member_id: int, limit: int = 10) -> tuple[list[Conversation], int]:
+    """The newest conversations with a member of this workspace that `access` may see, and how many there are.
+    A member of another workspace (or none) is a 404."""
+    from communa.members.models import Member
+
+    if not Member.objects.filter(workspace=access.workspace, pk=member_id).exists():
+        raise Http404
+    mine = visible(access=access).filter(member_id=member_id)
+    rows = list(mine.select_related("source", "assignee", "member").order_by("-last_message_at", "-id")[:limit])
+    return rows, mine.count() if len(rows) == limit else len(rows)

@@ -7,6 +7,7 @@ app_name = "inbox"
 urlpatterns = [
     path("", views.index, name="index"),
     path("bulk/", views.bulk, name="bulk"),
+    path("member/<int:member_id>/panel/", views.member_panel, name="member_panel"),
     path("<int:conversation_id>/", views.conversation, name="conversation"),
     path("<int:conversation_id>/live/", views.live, name="live"),
     path("<int:conversation_id>/suggestions/", views.suggested, name="suggestions"),

@@ -493,3 +493,13 @@ def bulk(request: HttpRequest, access: InboxAccess) -> HttpResponse:
         text = ngettext("%(n)d conversation could not be changed.", "%(n)d conversations could not be changed.", failed)
         messages.error(request, text % {"n": failed})
     return _back(request, access)
+
+
+@login_required
+@require_GET
+@_inbox
+def member_panel(request: HttpRequest, access: InboxAccess, member_id: int) -> HttpResponse:
+    """A member's conversations, newest first, for their profile (loaded by HTMX): what this person may see."""
+    conversations, total = selectors.member_conversations(access=access, member_id=member_id)
+    context = {"workspace": access.workspace, "conversations": conversations, "total": total}
+    return render(request, "inbox/partials/member_panel.html", context)

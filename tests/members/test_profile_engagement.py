@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from communa.accounts.models import User, Workspace
+from communa.accounts.roles import Perm
 from communa.members.engagement import views as engagement_views
 from communa.members.models import Member
 from tests.conftest import login
@@ -69,13 +70,16 @@ def test_timeline_is_paged_with_htmx(client: Client, analyst: User, lucia: Membe
 def test_panels_render_only_for_apps_that_have_them(
     client: Client, analyst: User, lucia: Member, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engagement_views, "PANELS", (("nowhere:member_panel", "conversations"),))
+    monkeypatch.setattr(engagement_views, "PANELS", (("nowhere:member_panel", "conversations", (Perm.VIEW_MEMBERS,)),))
     html = login(client, analyst).get(f"/w/acme/members/{lucia.pk}/").content.decode()
     assert "conversations-panel" not in html
-    monkeypatch.setattr(engagement_views, "PANELS", (("members:timeline", "moderation"),))
+    monkeypatch.setattr(engagement_views, "PANELS", (("members:timeline", "moderation", (Perm.VIEW_MEMBERS,)),))
     html = client.get(f"/w/acme/members/{lucia.pk}/").content.decode()
     assert f'hx-get="/w/acme/members/{lucia.pk}/timeline/"' in html
     assert 'id="moderation-panel"' in html
+    # A panel the viewer's role may not open is not offered (an analyst moderates nothing).
+    monkeypatch.setattr(engagement_views, "PANELS", (("members:timeline", "moderation", (Perm.MODERATE,)),))
+    assert 'id="moderation-panel"' not in client.get(f"/w/acme/members/{lucia.pk}/").content.decode()
 
 
 def test_staff_profile_says_they_are_left_out(client: Client, analyst: User, workspace: Workspace) -> None:

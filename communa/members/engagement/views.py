@@ -13,9 +13,9 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from communa.accounts.access import access_workspace
+from communa.accounts.access import access_workspace, membership_for
 from communa.accounts.models import Workspace
-from communa.accounts.roles import Perm
+from communa.accounts.roles import Perm, role_has
 from communa.core.pagination import InvalidCursor, Page
 from communa.members.engagement import selectors
 from communa.members.engagement.facts import FREE_MAIL, email_domain
@@ -25,17 +25,22 @@ from communa.stream.models import Message
 
 TIMELINE_PAGE = 25
 SHOWN_PER_CATEGORY = 10  # of the snapshot's 20: the page stays short; the API has them all
-# Panels other apps render about a member, loaded by HTMX when the app provides them (URL name → title).
+# Panels other apps render about a member, loaded by HTMX when the app provides them: URL name, key, and the
+# permissions of which the viewer needs one (an analyst sees the profile but works no conversations).
 PANELS = (
-    ("inbox:member_panel", "conversations"),
-    ("moderation:member_panel", "moderation"),
+    ("inbox:member_panel", "conversations", (Perm.REPLY, Perm.MODERATE)),
+    ("moderation:member_panel", "moderation", (Perm.MODERATE,)),
 )
 
 
-def _panel_urls(workspace: Workspace, member: Member) -> dict[str, str]:
-    """The panels whose URL names resolve: an app not installed yet simply has no panel."""
+def _panel_urls(request: HttpRequest, workspace: Workspace, member: Member) -> dict[str, str]:
+    """The panels whose URL names resolve and that the viewer may open: an app not installed yet simply has
+    no panel, and a panel the viewer's role may not see is not offered."""
+    membership = membership_for(request.user, workspace.slug)
     urls = {}
-    for name, key in PANELS:
+    for name, key, perms in PANELS:
+        if not any(role_has(membership.role, perm) for perm in perms):
+            continue
         try:
             urls[key] = reverse(name, args=[workspace.slug, member.pk])
         except NoReverseMatch:
@@ -64,7 +69,7 @@ def profile_context(request: HttpRequest, workspace: Workspace, member: Member) 
         "free_mail_only": bool(domains) and all(d in FREE_MAIL for d in domains),
         "message_total": selectors.message_total(workspace=workspace, member=member),
         "timeline_page": _timeline(workspace, member, None),
-        "panels": _panel_urls(workspace, member),
+        "panels": _panel_urls(request, workspace, member),
     }
 
 
