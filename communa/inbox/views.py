@@ -309,6 +309,16 @@ def _stale(request: HttpRequest, exc: services.StaleConversation) -> None:
     messages.warning(request, _("Someone else changed this conversation meanwhile: here it is as it is now."))
 
 
+def _attempt(request: HttpRequest, change: Callable[[], object]) -> None:
+    """Run a service change; a conflicting version or a refusal becomes a message on the page it returns to."""
+    try:
+        change()
+    except services.StaleConversation as exc:
+        _stale(request, exc)
+    except services.InboxError as exc:
+        messages.error(request, str(exc))
+
+
 @login_required
 @require_POST
 @_inbox
@@ -381,15 +391,10 @@ def change_state(request: HttpRequest, access: InboxAccess, conversation_id: int
     conv = _conversation(access, conversation_id)
     state = request.POST.get("state", "")
     until = _snooze_until(request.POST.get("snooze", ""), request.POST.get("until", ""), timezone.now())
-    try:
-        services.change_state(
-            conversation=conv, actor=access.user, state=state, expected_version=_version(request),
-            snoozed_until=until if state == Conversation.State.SNOOZED else None,
-        )  # fmt: skip
-    except services.StaleConversation as exc:
-        _stale(request, exc)
-    except services.InboxError as exc:
-        messages.error(request, str(exc))
+    _attempt(request, lambda: services.change_state(
+        conversation=conv, actor=access.user, state=state, expected_version=_version(request),
+        snoozed_until=until if state == Conversation.State.SNOOZED else None,
+    ))  # fmt: skip
     return _back(request, access, conv)
 
 
@@ -419,14 +424,9 @@ def assign(request: HttpRequest, access: InboxAccess, conversation_id: int) -> H
     person, team = _assignee_and_team(access, request.POST)
     if "team" not in request.POST:
         team = conv.team  # the person picker alone keeps the team
-    try:
-        services.assign(
-            conversation=conv, actor=access.user, assignee=person, team=team, expected_version=_version(request)
-        )
-    except services.StaleConversation as exc:
-        _stale(request, exc)
-    except services.InboxError as exc:
-        messages.error(request, str(exc))
+    _attempt(request, lambda: services.assign(
+        conversation=conv, actor=access.user, assignee=person, team=team, expected_version=_version(request)
+    ))  # fmt: skip
     return _back(request, access, conv)
 
 
@@ -436,15 +436,10 @@ def assign(request: HttpRequest, access: InboxAccess, conversation_id: int) -> H
 def priority(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
     conv = _conversation(access, conversation_id)
     value = request.POST.get("priority", "")
-    try:
-        services.override_priority(
-            conversation=conv, actor=access.user, priority=int(value) if value.isdigit() else None,
-            expected_version=_version(request),
-        )  # fmt: skip
-    except services.StaleConversation as exc:
-        _stale(request, exc)
-    except services.InboxError as exc:
-        messages.error(request, str(exc))
+    _attempt(request, lambda: services.override_priority(
+        conversation=conv, actor=access.user, priority=int(value) if value.isdigit() else None,
+        expected_version=_version(request),
+    ))  # fmt: skip
     return _back(request, access, conv)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.http import Http404
 
 from communa.accounts.models import Workspace
 from communa.outbox.models import OutboxItem
@@ -55,8 +56,6 @@ def deliveries(*, workspace: Workspace, view: str, limit: int = 100) -> list[Out
 
 
 def delivery_counts(*, workspace: Workspace) -> dict[str, int]:
-    from django.db.models import Count
-
     by_state = dict(
         OutboxItem.objects.filter(workspace=workspace).values_list("state").annotate(n=Count("id")).order_by()
     )
@@ -64,8 +63,6 @@ def delivery_counts(*, workspace: Workspace) -> dict[str, int]:
 
 
 def get_item(*, workspace: Workspace, item_id: int) -> OutboxItem:
-    from django.http import Http404
-
     item = OutboxItem.objects.filter(workspace=workspace, pk=item_id).select_related("workspace").first()
     if item is None:
         raise Http404
