@@ -23,6 +23,9 @@ if REDIS_URL:
     RQ_QUEUES = {name: {"URL": TEST_REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in ("default", "ingest")}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL}}
 
+# The tests' own receivers listen on loopback; tests/test_netguard.py checks the refusal with this emptied.
+COMMUNA_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

@@ -208,6 +208,9 @@ WHITENOISE_USE_FINDERS = True
 COMMUNA_DEFAULT_POLL_SECONDS = int(env("COMMUNA_POLL_SECONDS", "300"))
 COMMUNA_HTTP_TIMEOUT = float(env("COMMUNA_HTTP_TIMEOUT", "20"))
 COMMUNA_WEBHOOK_MAX_BYTES = 1_048_576
+# Networks that outbound webhooks may reach although they are loopback/private/link-local (core/netguard.py):
+# e.g. "10.0.0.0/8,fd00::/8" for a receiver inside the company network. Empty: public addresses only.
+COMMUNA_OUTBOUND_ALLOWED_NETWORKS = env_list("COMMUNA_OUTBOUND_ALLOWED_NETWORKS")
 # How long a worker's claim on a streaming source lasts unrenewed: a dead worker's sources are taken over after
 # this long. It must outlast the longest long-poll of a listener (a Matrix sync timeout) plus its network time.
 COMMUNA_LISTENER_LEASE_SECONDS = int(env("COMMUNA_LISTENER_LEASE_SECONDS", "90"))

@@ -4,6 +4,7 @@ from django import forms
 from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
+from communa.core import netguard
 from communa.webhooks.catalog import WEBHOOK_EVENTS
 
 
@@ -25,3 +26,11 @@ class EndpointForm(forms.Form):
     active = forms.BooleanField(
         label=_("Active"), required=False, initial=True, help_text=_("Turned off, an endpoint receives nothing.")
     )
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data["url"])
+        try:
+            netguard.check_url(url)
+        except netguard.BlockedDestinationError as exc:
+            raise forms.ValidationError(str(exc), code="blocked_destination") from exc
+        return url

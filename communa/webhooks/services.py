@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from communa.accounts.models import User, Workspace
 from communa.audit.services import record
-from communa.core import crypto
+from communa.core import crypto, netguard
 from communa.core import http as core_http
 from communa.events.models import DomainEvent
 from communa.webhooks import signing
@@ -62,6 +62,8 @@ def _clean_events(events: list[str]) -> list[str]:
 def create_endpoint(
     *, workspace: Workspace, name: str, url: str, events: list[str], actor: User | None
 ) -> WebhookEndpoint:
+    """Raises netguard.BlockedDestinationError for a URL into the server's own networks."""
+    netguard.check_url(url)
     endpoint = WebhookEndpoint(
         workspace=workspace,
         name=name,
@@ -79,6 +81,8 @@ def create_endpoint(
 def update_endpoint(
     *, endpoint: WebhookEndpoint, name: str, url: str, events: list[str], active: bool, actor: User | None
 ) -> WebhookEndpoint:
+    if url != endpoint.url:
+        netguard.check_url(url)
     changes = {"name": name, "url": url, "events": _clean_events(events), "active": active}
     for field, value in changes.items():
         setattr(endpoint, field, value)
@@ -200,19 +204,32 @@ class Outcome:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """One POST, no retries here (the schedule retries), no redirects followed (a 3xx is a failure)."""
+    """One POST, no retries here (the schedule retries), no redirects followed (a 3xx is a failure).
+
+    The host is resolved and checked here, at send time, and the request goes to the address that was checked
+    (netguard.pin), so a name that has since been pointed at a private address is refused, not followed.
+    """
     started = time.monotonic()
     status, error, answer = None, "", b""
     try:
+        target = netguard.pin(url)
         with (
-            core_http.client(timeout=TIMEOUT_SECONDS, headers=headers) as http,
-            http.stream("POST", url, content=body, follow_redirects=False) as response,
+            core_http.client(timeout=TIMEOUT_SECONDS, headers={**headers, "Host": target.host_header}) as http,
+            http.stream(
+                "POST",
+                target.url,
+                content=body,
+                follow_redirects=False,
+                extensions={"sni_hostname": target.host},
+            ) as response,
         ):
             status = response.status_code
             for chunk in response.iter_bytes():
                 answer += chunk
                 if len(answer) >= RESPONSE_KEPT:
                     break
+    except netguard.BlockedDestinationError as exc:
+        error = str(exc)
     except httpx.TimeoutException:
         error = f"timed out after {TIMEOUT_SECONDS:g} s"
     except httpx.HTTPError as exc:
