@@ -225,6 +225,96 @@ class DirtyDay(WorkspaceScopedModel):
         constraints = [models.UniqueConstraint(fields=["workspace", "kind", "day"], name="an_dirty_unique")]
 
 
+# Segment rollups (segments.py): the figures of saved member segments, precomputed like the workspace's.
+
+
+class SegmentRollup(WorkspaceScopedModel):
+    """A saved members segment whose figures are precomputed: the definition its member snapshot was taken
+    with, and the state of its build. The first `ANALYTICS_SEGMENTS_MAX` segments of a workspace (oldest
+    first) are tracked; changing a segment's definition marks it pending and the worker rebuilds it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting to be built")
+        BUILDING = "building", _("Being built")
+        READY = "ready", _("Up to date")
+        FAILED = "failed", _("Build failed")
+
+    segment = models.OneToOneField("members.Segment", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    definition = models.JSONField(default=dict)  # the segment's filter the snapshot was taken with
+    members = models.IntegerField(default=0)  # members in the snapshot
+    progress_done = models.IntegerField(default=0)  # build steps done (months of the ledger, then counts)
+    progress_total = models.IntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+    membership_at = models.DateTimeField(null=True, blank=True)  # when the snapshot was last compared
+    error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "status"], name="an_segroll_ws")]
+
+    @property
+    def progress(self) -> float | None:
+        """Share of the build done (0..1), or None when not building."""
+        if self.status != self.Status.BUILDING or self.progress_total <= 0:
+            return None
+        return min(1.0, self.progress_done / self.progress_total)
+
+
+class SegmentMember(WorkspaceScopedModel):
+    """The snapshot of a tracked segment's members (compared with the live filter every few minutes)."""
+
+    rollup = models.ForeignKey(SegmentRollup, on_delete=models.CASCADE, related_name="+", db_index=False)
+    member_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rollup", "member_id"], name="an_segmember_unique")]
+        indexes = [models.Index(fields=["workspace", "member_id"], name="an_segmember_member")]
+
+
+class SegmentDaily(WorkspaceScopedModel):
+    """DailyRollup's counters for the messages of a segment's members, per (local day, source, language)."""
+
+    rollup = models.ForeignKey(SegmentRollup, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    source_id = models.IntegerField()
+    language = models.CharField(max_length=12, blank=True, default="")
+    messages = models.IntegerField(default=0)
+    staff_messages = models.IntegerField(default=0)
+    reactions = models.IntegerField(default=0)
+    threads = models.IntegerField(default=0)
+    replies = models.IntegerField(default=0)
+    peer_replies = models.IntegerField(default=0)
+    questions = models.IntegerField(default=0)
+    positive = models.IntegerField(default=0)
+    neutral = models.IntegerField(default=0)
+    negative = models.IntegerField(default=0)
+    toxic = models.IntegerField(default=0)
+    spam = models.IntegerField(default=0)
+
+    COUNTERS = DailyRollup.COUNTERS
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rollup", "day", "source_id", "language"], name="an_segdaily_unique")
+        ]
+
+
+class SegmentActive(WorkspaceScopedModel):
+    """ActiveDaily for a segment's members (every source and language together)."""
+
+    rollup = models.ForeignKey(SegmentRollup, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    dau = models.IntegerField(default=0)
+    wau = models.IntegerField(default=0)
+    mau = models.IntegerField(default=0)
+    new_members = models.IntegerField(default=0)  # segment members first active that day (anywhere)
+    total_members = models.IntegerField(default=0)  # segment members ever active up to that day
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rollup", "day"], name="an_segactive_unique")]
+
+
 # Facts from domain events (inbox, moderation, members): one row per fact, upserted, so replays are harmless.
 
 

@@ -14,7 +14,9 @@ Two paths compute the same rows from the same definition of a message's contribu
 
 Distinct counts (DAU/WAU/MAU, new and total members, cohorts) are recomputed exactly from `MemberDay` for
 the days a batch touched (`DirtyDay`), by `refresh_dirty` (a periodic job, every minute), and topics by
-`topics.refresh_topics`. Days are local to the workspace's time zone; hours are UTC.
+`topics.refresh_topics`. Both paths also keep the precomputed segments current (segments.py): a batch's
+deltas go to the segments of their authors, and the refresh recomputes the segments' distinct counts.
+Days are local to the workspace's time zone; hours are UTC.
 """
 
 from __future__ import annotations
@@ -286,6 +288,8 @@ class _Deltas:
     daily: dict[tuple[date, int, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     hourly: dict[tuple[datetime, int, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     members: dict[tuple[date, int, int, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    # the daily counters again, per author: applied to the segments the author belongs to (segments.py)
+    by_member: dict[tuple[int, date, int, str], dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     changed: list[Fact] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
     days: set[date] = field(default_factory=set)
@@ -299,6 +303,8 @@ class _Deltas:
         if fact.member_id is not None:
             key = (fact.day, fact.member_id, fact.source_id, fact.language)
             _add(self.members, key, _member_contribution(fact), sign)
+            by_member = (fact.member_id, fact.day, fact.source_id, fact.language)
+            _add(self.by_member, by_member, _daily_contribution(fact), sign)
 
     def replace(self, message_id: int, before: Fact | None, after: Fact | None) -> None:
         if before == after:
@@ -313,14 +319,17 @@ class _Deltas:
 
 
 def _write(workspace: Workspace, deltas: _Deltas) -> None:
+    from communa.analytics import segments
+
     _apply(DailyRollup, workspace, ("day", "source_id", "language"), deltas.daily)
+    segments.apply_member_deltas(workspace=workspace, deltas=deltas.by_member)
     _apply(HourlyRollup, workspace, ("hour", "source_id", "language"), deltas.hourly)
     _apply(MemberDay, workspace, ("day", "member_id", "source_id", "language"), deltas.members)
     if deltas.members:
         _prune_member_days(workspace, deltas.members)
         refresh_member_activity(workspace=workspace, member_ids={key[1] for key in deltas.members})
     if deltas.changed:
-        _upsert(
+        upsert_rows(
             MessageFact,
             columns=FACT_FIELDS,
             rows=[(f.message_id, workspace.pk, *_fact_tuple(f)) for f in deltas.changed],
@@ -383,7 +392,7 @@ def _apply(
         if not any(values.values()):
             continue
         rows.append((workspace.pk, *key, *[values.get(name, 0) for name in counters]))
-    _upsert(
+    upsert_rows(
         model,
         columns=["workspace_id", *key_fields, *counters],
         rows=rows,
@@ -392,7 +401,7 @@ def _apply(
     )
 
 
-def _upsert(
+def upsert_rows(
     model: type[Any],
     *,
     columns: Sequence[str],
@@ -524,15 +533,18 @@ def refresh_active(*, workspace: Workspace, days: Iterable[date]) -> int:
     if not days:
         return 0
     last = max(today(workspace), days[-1])
-    ranges = _affected_ranges(days, last)
+    ranges = affected_ranges(days, last)
     for first, final in ranges:
         refresh_active_range(workspace=workspace, start=first, end=final, totals=False)
     refresh_totals(workspace=workspace, since=ranges[0][0])
     refresh_cohorts(workspace=workspace, weeks={week_start(d) for d in days})
+    from communa.analytics import segments
+
+    segments.refresh_active(workspace=workspace, ranges=ranges)
     return sum((final - first).days + 1 for first, final in ranges)
 
 
-def _affected_ranges(days: Sequence[date], last: date) -> list[tuple[date, date]]:
+def affected_ranges(days: Sequence[date], last: date) -> list[tuple[date, date]]:
     """The contiguous ranges of days whose windows include one of `days` (each day and the 29 after it)."""
     ranges: list[tuple[date, date]] = []
     for day in days:
@@ -874,6 +886,16 @@ def refresh_all_active(*, workspace: Workspace, start: date, end: date, step: in
     refresh_cohorts(workspace=workspace, weeks=weeks)
     DirtyDay.objects.filter(workspace=workspace, kind=DirtyDay.Kind.ACTIVE, day__gte=start, day__lte=end).delete()
     mark_dirty(workspace=workspace, days=_days(start, end), kinds=("topics",))
+
+
+def month_chunks(start: date, end: date) -> list[tuple[date, date]]:
+    chunks = []
+    day = start
+    while day <= end:
+        nxt = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        chunks.append((day, min(end, nxt - timedelta(days=1))))
+        day = nxt
+    return chunks
 
 
 def _days(start: date, end: date) -> list[date]:

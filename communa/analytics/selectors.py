@@ -22,6 +22,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 
 from communa.accounts.models import Workspace
 from communa.analytics import metrics as registry
+from communa.analytics import segments
 from communa.analytics.metrics import Metric, Needs, Source, Unit
 from communa.analytics.models import (
     ALL_LANGUAGES,
@@ -37,11 +38,15 @@ from communa.analytics.models import (
     MemberDay,
     MessageFact,
     ModerationFact,
+    SegmentActive,
+    SegmentDaily,
+    SegmentRollup,
     TopicDay,
 )
 from communa.analytics.rollups import day_bounds, today, week_start, workspace_tz
 from communa.connectors.models import Source as PlatformSource
-from communa.members.models import Member
+from communa.members.models import Member, Segment
+from communa.members.selectors import members_in_segment
 from communa.stream.models import Message
 
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -70,7 +75,7 @@ class DateRange:
 class Filters:
     source_id: int | None = None
     language: str | None = None
-    segment_id: int | None = None  # a members segment marked for analytics (see segment_member_ids)
+    segment_id: int | None = None  # a saved members segment (precomputed when tracked: segments.py)
 
 
 NO_FILTERS = Filters()
@@ -115,26 +120,46 @@ def default_range(workspace: Workspace, days: int = 30) -> DateRange:
     return DateRange.last(days, end=today(workspace))
 
 
-def segment_member_ids(workspace: Workspace, segment_id: int) -> QuerySet[Any] | None:
-    """The members of a segment marked for analytics, or None if segments are not available.
-
-    Segments are served from the per-message ledger and MemberDay filtered on these members (never from raw
-    messages); a segment that does not exist in this workspace matches nobody."""
-    try:
-        from communa.members import models as member_models
-    except ImportError:  # pragma: no cover
-        return None
-    segment_model = getattr(member_models, "Segment", None)
-    if segment_model is None:
-        return None
-    segment = segment_model.objects.filter(workspace=workspace, pk=segment_id).first()
+def segment_member_ids(workspace: Workspace, segment_id: int) -> QuerySet[Any]:
+    """The members of one of the workspace's segments, as a `member_id` subquery: the snapshot of a tracked
+    segment (segments.py), else the live filter. A segment of another workspace, or none, matches nobody."""
+    rollup = segments.rollup_of(workspace, segment_id)
+    if rollup is not None and rollup.status in segments.LIVE:
+        return segments.snapshot_ids(rollup)
+    segment = Segment.objects.filter(workspace=workspace, pk=segment_id).first()
     if segment is None:
         return Member.objects.none().values("pk")
-    members = getattr(segment, "member_ids_queryset", None) or getattr(segment, "members_queryset", None)
-    if callable(members):
-        result: QuerySet[Any] = members()
-        return result
-    return Member.objects.none().values("pk")
+    return members_in_segment(workspace, segment).order_by().values("pk")
+
+
+def _ready_rollup(workspace: Workspace, filters: Filters) -> SegmentRollup | None:
+    """The segment's precomputed rollup, when the filter has a segment whose figures are ready."""
+    if filters.segment_id is None:
+        return None
+    rollup = segments.rollup_of(workspace, filters.segment_id)
+    return rollup if rollup is not None and rollup.status == SegmentRollup.Status.READY else None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentStatus:
+    """What the dashboards say about a selected segment: "ready", "building" (with `percent` done), "pending",
+    "failed", or "untracked" (beyond the ANALYTICS_SEGMENTS_MAX precomputed segments)."""
+
+    state: str
+    percent: int | None = None
+    limit: int = 0
+
+
+def segment_status(workspace: Workspace, segment_id: int | None) -> SegmentStatus | None:
+    if segment_id is None or not Segment.objects.filter(workspace=workspace, pk=segment_id).exists():
+        return None
+    rollup = segments.rollup_of(workspace, segment_id)
+    if rollup is None:  # not seen by the worker yet (pending), or beyond the limit
+        if any(s.pk == segment_id for s in segments.tracked_segments(workspace)):
+            return SegmentStatus(state="pending")
+        return SegmentStatus(state="untracked", limit=segments.segments_max())
+    share = rollup.progress
+    return SegmentStatus(state=str(rollup.status), percent=None if share is None else int(share * 100))
 
 
 # ---- buckets ------------------------------------------------------------------------------------------
@@ -170,9 +195,14 @@ def _daily_rows(
         fields = set(DailyRollup.COUNTERS)
     else:
         fields = {name.lstrip("-") for name in (*metric.numerator, *metric.denominator)}
-    if filters.segment_id is not None:
+    rollup = _ready_rollup(workspace, filters)
+    qs: QuerySet[Any]
+    if rollup is not None:
+        qs = SegmentDaily.objects.filter(workspace=workspace, rollup=rollup, day__gte=rng.start, day__lte=rng.end)
+    elif filters.segment_id is not None:  # not precomputed (yet): the ledger, joined with the members
         return _fact_rows(workspace, fields, rng, filters)
-    qs = DailyRollup.objects.filter(workspace=workspace, day__gte=rng.start, day__lte=rng.end)
+    else:
+        qs = DailyRollup.objects.filter(workspace=workspace, day__gte=rng.start, day__lte=rng.end)
     if filters.source_id is not None:
         qs = qs.filter(source_id=filters.source_id)
     if filters.language is not None:
@@ -213,8 +243,7 @@ def _facts(workspace: Workspace, rng: DateRange, filters: Filters) -> QuerySet[M
     if filters.language is not None:
         qs = qs.filter(language=filters.language)
     if filters.segment_id is not None:
-        members = segment_member_ids(workspace, filters.segment_id)
-        qs = qs.none() if members is None else qs.filter(member_id__in=members)
+        qs = qs.filter(member_id__in=segment_member_ids(workspace, filters.segment_id))
     return qs
 
 
@@ -241,6 +270,10 @@ def _active_rows(workspace: Workspace, rng: DateRange, filters: Filters) -> dict
     """ActiveDaily rows for the filter; for source + language together or a segment, computed from
     MemberDay (exact, bounded by the range)."""
     names = ("dau", "wau", "mau", "new_members", "total_members")
+    rollup = _ready_rollup(workspace, filters)
+    if rollup is not None and filters.source_id is None and filters.language is None:
+        rows = SegmentActive.objects.filter(workspace=workspace, rollup=rollup, day__gte=rng.start, day__lte=rng.end)
+        return {row["day"]: {n: row[n] for n in names} for row in rows.values("day", *names)}
     if filters.segment_id is None and (filters.source_id is None or filters.language is None):
         qs = ActiveDaily.objects.filter(
             workspace=workspace,
@@ -260,8 +293,7 @@ def _member_days(workspace: Workspace, filters: Filters) -> QuerySet[MemberDay]:
     if filters.language is not None:
         qs = qs.filter(language=filters.language)
     if filters.segment_id is not None:
-        members = segment_member_ids(workspace, filters.segment_id)
-        qs = qs.none() if members is None else qs.filter(member_id__in=members)
+        qs = qs.filter(member_id__in=segment_member_ids(workspace, filters.segment_id))
     return qs
 
 
@@ -381,7 +413,7 @@ def _computer(
     """A function (first, last) → value for days inside rng, with the rows read once. With `shared` (several
     metrics over the same range and filters), the daily counters and distinct counts are read once for all."""
     if metric.source is Source.DAILY:
-        if shared is not None and filters.segment_id is None:
+        if shared is not None:
             if "daily" not in shared:
                 shared["daily"] = _daily_rows(workspace, None, rng, filters)
             daily = shared["daily"]

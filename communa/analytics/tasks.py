@@ -45,6 +45,14 @@ def refresh_task() -> int:
 
 
 @task(queue_name="default")
+def segments_task() -> int:
+    """Track new segments, rebuild changed ones, compare snapshots with the live filters (segments.py)."""
+    from communa.analytics.segments import run_due
+
+    return run_due()
+
+
+@task(queue_name="default")
 def topics_task() -> int:
     from communa.analytics.topics import refresh_dirty_topics
 
@@ -96,10 +104,14 @@ def on_member_changed(event: DomainEvent) -> None:
 
 
 def refresh_job() -> None:
+    """Every minute: distinct counts of dirty days, and segment work when there is some (segments.due)."""
     from communa.analytics.models import DirtyDay
+    from communa.analytics.segments import due
 
     if DirtyDay.objects.filter(kind=DirtyDay.Kind.ACTIVE).exists():
         refresh_task.enqueue()
+    if due():
+        segments_task.enqueue()
 
 
 def topics_job() -> None:

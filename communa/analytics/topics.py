@@ -1,5 +1,11 @@
-"""Top topics: keywords per local day and language, extracted with YAKE (offline: its stopword lists ship in
-the package), counted as the number of messages that contain each keyword.
+"""Top topics: keywords per local day and language, extracted with YAKE, counted as the number of messages
+that contain each keyword.
+
+Stopwords (`stopwords_for`): YAKE is given one list per language, the union of the list YAKE ships for it (34
+languages), the stopwords-iso list (`stopwordsiso`, 58 languages) and a short list of chat formulas (greetings,
+thanks) that are not stopwords in prose but fill community chats. Everything ships inside the installed packages:
+nothing is downloaded at run time. A language neither package knows gets YAKE's language-neutral list (never
+the English one). A keyword that starts or ends with a stopword, or is one, is dropped.
 
 Topics are kept per (day, language) over all sources (source_id 0): the extraction runs once per bucket, in
 the periodic refresh for days marked dirty. Without yake, a documented fallback ranks the most frequent
@@ -13,6 +19,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
+from functools import cache
+from pathlib import Path
 
 from django.db import transaction
 
@@ -24,7 +32,20 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGES = 600  # per bucket: the newest ones
 TOP = 15
-YAKE_LANGUAGES = {"en", "it", "es", "ru", "fr", "de", "pt", "nl", "pl", "sv", "da", "fi", "tr", "cs", "el"}
+# ISO 639-1 → the name of YAKE's bundled list where it differs.
+YAKE_LIST_NAMES = {"cs": "cz", "nb": "no", "nn": "no"}
+# Chat formulas: greetings, thanks, agreement. Not stopwords in prose, but in a community chat they are the most
+# frequent "keywords" of every day and say nothing about what people talk about.
+CHAT_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(("hi", "hello", "hey", "thanks", "thank", "please", "yes", "yeah", "lol", "guys", "everyone")),
+    "it": frozenset(("ciao", "grazie", "mille", "salve", "buongiorno", "buonasera", "prego", "ragazzi", "tutti")),
+    "es": frozenset(("hola", "gracias", "saludos", "buenas", "buenos", "favor", "chicos", "todos")),
+    "ru": frozenset(("привет", "спасибо", "пожалуйста", "здравствуйте", "давайте", "всем", "ребята", "добрый")),
+    "fr": frozenset(("bonjour", "salut", "merci", "coucou", "svp")),
+    "de": frozenset(("hallo", "danke", "bitte", "servus", "leute")),
+    "pt": frozenset(("olá", "obrigado", "obrigada", "valeu", "pessoal")),
+    "uk": frozenset(("привіт", "дякую", "будь", "ласка", "усім", "всім", "вітаю")),
+}
 WORD = re.compile(r"[^\W\d_][\w'’-]{2,}", re.UNICODE)
 _STOP_EN = ("the", "and", "for", "you", "with", "this", "that", "have", "are", "was", "but", "not", "what", "how")
 _STOP_EN2 = ("can", "just", "from", "they", "will", "your", "our", "about")
@@ -44,18 +65,20 @@ def extract_terms(texts: Sequence[str], language: str, *, top: int = TOP) -> lis
         import yake  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - the documented fallback
         return _fallback(text, top)
-    lan = language if language in YAKE_LANGUAGES else "en"
-    extractor = yake.KeywordExtractor(lan=lan, n=2, dedupLim=0.8, top=top * 2)
+    lan = base_language(language)
+    stop = stopwords_for(lan)
+    extractor = yake.KeywordExtractor(lan=lan or "en", n=2, dedupLim=0.8, top=top * 3, stopwords=stop)
     try:
         found = extractor.extract_keywords(text)
     except Exception:  # yake can fail on odd input (a single token); never fail the refresh for it
         logger.exception("keyword extraction failed")
-        return _fallback(text, top)
+        return _fallback(text, top, stop)
     out: list[tuple[str, float]] = []
     seen: set[str] = set()
     for term, score in found:
         key = term.casefold().strip()
-        if len(key) < 3 or key in seen or key.isdigit():
+        words = key.split()
+        if len(key) < 3 or key in seen or key.isdigit() or not words or words[0] in stop or words[-1] in stop:
             continue
         seen.add(key)
         out.append((key[:120], 1.0 / (1.0 + float(score))))
@@ -64,8 +87,58 @@ def extract_terms(texts: Sequence[str], language: str, *, top: int = TOP) -> lis
     return out
 
 
-def _fallback(text: str, top: int) -> list[tuple[str, float]]:
-    counts = Counter(w.casefold() for w in WORD.findall(text) if w.casefold() not in FALLBACK_STOP)
+def base_language(language: str) -> str:
+    """ "pt-BR" → "pt", "ZH_hant" → "zh"; "" stays ""."""
+    return re.split(r"[-_]", (language or "").strip().casefold(), maxsplit=1)[0][:3]
+
+
+@cache
+def stopwords_for(language: str) -> frozenset[str]:
+    """The stopwords of a language (ISO 639-1), casefolded: YAKE's list ∪ stopwords-iso's ∪ chat formulas.
+    A language neither package lists gets YAKE's language-neutral list."""
+    words: set[str] = set(CHAT_WORDS.get(language, ()))
+    found = False
+    yake_list = _yake_list(YAKE_LIST_NAMES.get(language, language))
+    if yake_list:
+        words |= yake_list
+        found = True
+    iso = _iso_list(language)
+    if iso:
+        words |= iso
+        found = True
+    if not found:
+        words |= _yake_list("noLang") | FALLBACK_STOP
+    return frozenset(w for w in words if w)
+
+
+def _iso_list(language: str) -> set[str]:
+    """The stopwords-iso list of a language (the `stopwordsiso` package ships them as JSON), or an empty set."""
+    try:
+        import stopwordsiso
+    except ImportError:  # pragma: no cover - a declared dependency
+        return set()
+    if not language or not stopwordsiso.has_lang(language):
+        return set()
+    return {w.casefold() for w in stopwordsiso.stopwords(language)}
+
+
+def _yake_list(name: str) -> set[str]:
+    """One of the stopword files YAKE ships (StopwordsList/stopwords_<name>.txt), or an empty set."""
+    if not re.fullmatch(r"[A-Za-z]{2,6}", name or ""):
+        return set()
+    try:
+        import yake
+    except ImportError:  # pragma: no cover
+        return set()
+    path = Path(yake.__file__).parent / "core" / "StopwordsList" / f"stopwords_{name}.txt"
+    if not path.is_file():
+        return set()
+    text = path.read_text(encoding="utf-8-sig", errors="replace")  # some lists start with a byte-order mark
+    return {line.strip().casefold() for line in text.splitlines() if line.strip()}
+
+
+def _fallback(text: str, top: int, stop: frozenset[str] = FALLBACK_STOP) -> list[tuple[str, float]]:
+    counts = Counter(w.casefold() for w in WORD.findall(text) if w.casefold() not in stop)
     total = sum(counts.values()) or 1
     return [(w, n / total) for w, n in counts.most_common(top)]
 

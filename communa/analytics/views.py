@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from communa.accounts.access import access_membership, access_workspace
 from communa.accounts.models import Workspace
 from communa.accounts.roles import Perm, role_has
-from communa.analytics import dashboards
+from communa.analytics import dashboards, selectors
 from communa.analytics import services as analytics_services
 from communa.analytics.charts import chart_rows, render_svg, write_csv
 from communa.analytics.forms import (
@@ -78,6 +78,7 @@ def _page_context(request: HttpRequest, workspace: Workspace, page: str) -> dict
             for key, label in PRESET_LABELS.items()
         ],
         "can_manage": role_has(dashboards.role_of(request.user, workspace), Perm.MANAGE_ANALYTICS),
+        "segment_status": selectors.segment_status(workspace, scope.segment),
     }
 
 

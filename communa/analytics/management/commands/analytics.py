@@ -1,6 +1,11 @@
 """`communa analytics backfill [--workspace SLUG] [--since DATE] [--until DATE] [--anomalies]`: rebuild the
-rollups from the messages, month by month, with a progress bar; then distinct counts, topics and (with
---anomalies) anomaly detection over the hourly window. Safe to run again: it recomputes, never adds."""
+rollups from the messages, month by month, with a progress bar; then distinct counts, topics, the precomputed
+segments and (with --anomalies) anomaly detection over the hourly window. Safe to run again: it recomputes,
+never adds.
+
+`communa analytics segments [--workspace SLUG] [--rebuild]`: track the workspaces' segments, build the new and
+changed ones (all of them with --rebuild) with a progress bar, and compare the others' member snapshots with
+their filters (what the worker does every minute, in the foreground)."""
 
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from communa.accounts.models import Workspace
-from communa.analytics import anomalies, rollups, topics
-from communa.analytics.models import DailyRollup, DirtyDay, MemberDay, MessageFact, RollupState
+from communa.analytics import anomalies, rollups, segments, topics
+from communa.analytics.models import DailyRollup, DirtyDay, MemberDay, MessageFact, RollupState, SegmentRollup
+from communa.analytics.rollups import month_chunks
 from communa.core.bulk import table
 
 
@@ -22,12 +28,13 @@ class Command(BaseCommand):
     help = "Analytics maintenance: `backfill` rebuilds the rollups from the stored messages."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["backfill"])
+        parser.add_argument("action", choices=["backfill", "segments"])
         parser.add_argument("--workspace", help="workspace slug (default: all)")
         parser.add_argument("--since", type=date.fromisoformat, help="first local day (default: first message)")
         parser.add_argument("--until", type=date.fromisoformat, help="last local day (default: last message)")
         parser.add_argument("--anomalies", action="store_true", help="also detect anomalies in the hourly window")
         parser.add_argument("--no-topics", action="store_true", help="skip topic extraction")
+        parser.add_argument("--rebuild", action="store_true", help="segments: rebuild every tracked segment")
 
     def handle(self, *args: Any, **options: Any) -> None:
         workspaces = Workspace.objects.order_by("pk")
@@ -35,6 +42,11 @@ class Command(BaseCommand):
             workspaces = workspaces.filter(slug=options["workspace"])
             if not workspaces.exists():
                 raise CommandError(f"no workspace {options['workspace']!r}")
+        if options["action"] == "segments":
+            for workspace in workspaces:
+                done = build_segments(workspace, every=options["rebuild"], quiet=options["verbosity"] == 0)
+                self.stdout.write(f"{workspace.slug}: {done} segment(s) built")
+            return
         for workspace in workspaces:
             backfill(
                 workspace,
@@ -54,16 +66,6 @@ def _analyze() -> None:
     with connection.cursor() as cursor:
         for model in (MessageFact, DailyRollup, MemberDay):
             cursor.execute(f"ANALYZE {table(model)}")
-
-
-def month_chunks(start: date, end: date) -> list[tuple[date, date]]:
-    chunks = []
-    day = start
-    while day <= end:
-        nxt = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-        chunks.append((day, min(end, nxt - timedelta(days=1))))
-        day = nxt
-    return chunks
 
 
 def backfill(
@@ -109,8 +111,41 @@ def backfill(
                 topics.refresh_day(workspace=workspace, day=day)
                 progress.update(job, advance=1)
             DirtyDay.objects.filter(workspace=workspace, kind=DirtyDay.Kind.TOPICS).delete()
+        _build_segments(workspace, progress, every=True)
         if with_anomalies:
             now = timezone.now()
             anomalies.detect(workspace=workspace, start=now - timedelta(days=rollups.hourly_days()), end=now)
     RollupState.objects.update_or_create(workspace=workspace, defaults={"backfilled_at": timezone.now()})
     return total
+
+
+def build_segments(workspace: Workspace, *, every: bool = False, quiet: bool = False) -> int:
+    """Track the workspace's segments and build the pending ones (every tracked one with `every`); then
+    compare the other snapshots with their filters. Returns how many segments were built."""
+    with Progress(
+        TextColumn(f"[bold]{workspace.slug}[/] " + "{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=quiet,
+    ) as progress:
+        built = _build_segments(workspace, progress, every=every)
+    for rollup in SegmentRollup.objects.filter(workspace=workspace, status=SegmentRollup.Status.READY):
+        segments.refresh_membership(rollup)
+    return built
+
+
+def _build_segments(workspace: Workspace, progress: Progress, *, every: bool) -> int:
+    segments.sync(workspace=workspace)
+    rollups = SegmentRollup.objects.filter(workspace=workspace).select_related("segment").order_by("pk")
+    if not every:
+        rollups = rollups.filter(status=SegmentRollup.Status.PENDING)
+    built = 0
+    for rollup in rollups:
+        job = progress.add_task(f"segment {rollup.segment.name[:40]}", total=None)
+
+        def step(done: int, total: int, job: TaskID = job) -> None:
+            progress.update(job, completed=done, total=total)
+
+        built += int(segments.build(rollup, progress=step, force=every))
+    return built
