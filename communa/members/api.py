@@ -75,7 +75,10 @@ class MemberPageOut(Schema):
 
 
 class ReasonOut(Schema):
-    code: str = Field(description="same_email, same_handle or similar_name; details vary by code.")
+    code: str = Field(
+        description="same_email, same_handle, handle_variant or similar_name; negative weights (different_email)"
+        " count against; details vary by code."
+    )
     weight: float
     details: dict[str, Any]
 

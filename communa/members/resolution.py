@@ -17,6 +17,7 @@ Keys:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -42,6 +43,13 @@ WEIGHT_SAME_NAME = 0.6
 WEIGHT_SIMILAR_NAME = 0.4
 # A handle that three or more members share ("jankoch" for every Jan Koch, "coffeelover") is weak evidence.
 WEIGHT_COMMON_HANDLE = 0.4
+# One handle is the other plus one or two digits ("lucybennett4630" and "lucybennett463021"), the shorter one
+# already numbered: people add a digit or two where their handle was taken. A handle without digits plus a number
+# is what strangers pick too ("danielkim" and "danielkim55"): no evidence.
+WEIGHT_HANDLE_VARIANT = 0.6
+VARIANT_MIN_KEY = 5
+# Both handles of a numbered variant held by two members on one platform: proven to be two people there.
+WEIGHT_COMMON_VARIANT = 0.3
 # Two different addresses reported for the two identities: evidence against (most people use one address
 # with a community); it scales the score down rather than forbidding the pair (people do have two).
 WEIGHT_DIFFERENT_EMAIL = 0.5
@@ -51,9 +59,20 @@ NAME_SIMILARITY_MIN = 90  # rapidfuzz token_sort_ratio on the folded names, 0-10
 SUGGEST_MIN_SCORE = 0.5
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_TRAILING_DIGITS = re.compile(r"[0-9]+$")
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
 _REPEATS = re.compile(r"(.)\1+")
-# Spelling variants that transliteration and languages produce for the same sound, folded to one spelling.
-_SKELETON = (("kh", "h"), ("ph", "f"), ("ck", "k"), ("ks", "x"), ("w", "v"), ("y", "i"), ("j", "i"))
+_APOSTROPHES = re.compile(r"['\u2019\u02bc`]")  # O'Brien, and the soft sign: "Наталья" → "Natal'ya"
+# Spelling variants that the romanisations of Russian (BGN/PCGN "Dmitriy", ISO 9 "Dmitrij", passports "Dmitrii",
+# French/German "Dmitri", "Kuznetsoff") and other languages produce for one sound, folded to one spelling.
+_SKELETON_START = re.compile(r"^(ye|ie|e)")  # Yekaterina / Ekaterina, Yegorov / Egorov
+_SKELETON_END = re.compile(r"(ov|off|of)$")  # Kuznetsov / Kuznetsoff
+_SKELETON = (
+    ("shch", "sh"), ("kh", "h"), ("ch", "h"), ("ph", "f"), ("ck", "k"), ("ks", "x"), ("tz", "c"), ("ts", "c"),
+    ("zh", "z"), ("yo", "e"), ("w", "v"), ("y", "i"), ("j", "i"),
+)  # fmt: skip
+# Part of every identity's key fingerprint: a new version re-keys every identity on the next full run.
+KEYS_VERSION = "2"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,11 +112,15 @@ class Evidence:
         handle, name = self.reasons.get("same_handle"), self.reasons.get("similar_name")
         # A handle that is just the name ("jankoch" for Jan Koch) says nothing the name does not: one piece of
         # evidence, not two independent ones.
+        variant = self.reasons.get("handle_variant")
+        if variant is not None and (handle is None or float(variant["weight"]) > float(handle["weight"])):
+            handle = variant
         echo = handle is not None and name is not None and bool(handle.get("name_shaped"))
-        skip = ("same_handle" if float(handle["weight"]) <= float(name["weight"]) else "similar_name") if echo else ""  # type: ignore[index]
+        skip = (handle["code"] if float(handle["weight"]) <= float(name["weight"]) else "similar_name") if echo else ""  # type: ignore[index]
+        skip_also = "same_handle" if skip == "handle_variant" else "handle_variant" if skip == "same_handle" else ""
         for code, reason in self.reasons.items():
             weight = float(reason["weight"])
-            if code == skip:
+            if code in {skip, skip_also}:
                 continue
             if weight < 0 and matched_email:
                 continue
@@ -133,7 +156,7 @@ class Evidence:
 
 def fold(text: str) -> str:
     """Lower-case ASCII: transliterated (any script) and without accents."""
-    return anyascii(text).lower()
+    return text.lower() if text.isascii() else anyascii(text).lower()
 
 
 def email_key(email: str) -> str:
@@ -142,8 +165,7 @@ def email_key(email: str) -> str:
     return email if at and local and "." in domain else ""
 
 
-def handle_key(handle: str, platform: str = "") -> str:
-    """The handle's local part as lower-case ASCII letters and digits; "" when it is too short or generic."""
+def _local_part(handle: str, platform: str) -> str:
     local = handle.strip().lstrip("@")
     if ":" in local:  # Matrix: @user:server
         local = local.split(":", 1)[0]
@@ -151,27 +173,71 @@ def handle_key(handle: str, platform: str = "") -> str:
         local = local.split("@", 1)[0]
     if platform.startswith("bsky") or local.endswith(".bsky.social"):  # AT Protocol: user.bsky.social
         local = local.split(".", 1)[0]
-    key = _NOT_ALNUM.sub("", fold(local))
-    return key if len(key) >= MIN_HANDLE_KEY and key not in GENERIC_HANDLES else ""
+    return fold(local)
+
+
+def handle_key(handle: str, platform: str = "") -> str:
+    """The handle's local part as lower-case ASCII letters and digits; "" when it is too short or generic."""
+    key = _NOT_ALNUM.sub("", _local_part(handle, platform))
+    generic = key in GENERIC_HANDLES or _TRAILING_DIGITS.sub("", key) in GENERIC_HANDLES  # "admin", "admin99"
+    return key if len(key) >= MIN_HANDLE_KEY and not generic else ""
+
+
+def handle_form(handle: str, platform: str = "") -> str:
+    """The handle with its word breaks ("jan.koch", "jan_koch", "jankoch"): one key, three choices people make.
+    Bluesky allows only "-" between words, so its forms are written with "~" there: "jan-koch.bsky.social" →
+    "jan~koch", which may be either "jan.koch" or "jan_koch" elsewhere."""
+    local = _SEPARATORS.sub(lambda m: m.group()[0], _local_part(handle, platform)).strip("._-")
+    return _SEPARATORS.sub("~", local) if platform.startswith("bsky") or handle.endswith(".bsky.social") else local
+
+
+def loose_form(form: str) -> str:
+    """A form with any word break written "~": what a Bluesky form can be compared with."""
+    return _SEPARATORS.sub("~", form)
+
+
+def forms_match(a: str, b: str) -> bool:
+    return a == b or (("~" in a or "~" in b) and loose_form(a) == loose_form(b))
+
+
+def is_handle_variant(short: str, long: str) -> bool:
+    """`long` is the numbered handle `short` plus one or two digits ("analima82" → "analima8217"); a handle
+    numbered with one digit ("analima8") is what many people named Ana Lima pick: not distinctive."""
+    extra = len(long) - len(short)
+    numbered = _TRAILING_DIGITS.search(short)
+    return (
+        0 < extra <= 2
+        and len(short) >= VARIANT_MIN_KEY
+        and numbered is not None
+        and len(numbered.group()) >= 2
+        and long.startswith(short)
+        and long[len(short) :].isdigit()
+    )
 
 
 def skeleton(token: str) -> str:
     """A phonetic skeleton of a folded word, so transliteration variants of a name meet."""
+    token = _SKELETON_END.sub("ov", _SKELETON_START.sub("e", token))
     for variant, spelling in _SKELETON:
         token = token.replace(variant, spelling)
     return _REPEATS.sub(r"\1", token)
 
 
+def _words(name: str) -> list[str]:
+    return [w for w in _NOT_ALNUM.split(_APOSTROPHES.sub("", fold(name))) if w]
+
+
 def name_tokens(name: str) -> list[str]:
-    return [skeleton(t) for t in _NOT_ALNUM.split(fold(name)) if len(t) >= 2]
+    return [skeleton(t) for t in _words(name) if len(t) >= 2]
 
 
 def compact_name(name: str) -> str:
     """A name as a handle made of it would be keyed ("Jan Koch" → "jankoch"); "" for a single word."""
-    words = [w for w in _NOT_ALNUM.split(fold(name)) if w]
+    words = _words(name)
     return "".join(words) if len(words) >= 2 else ""
 
 
+@functools.lru_cache(maxsize=65536)  # names repeat: a workspace has far fewer names than identities
 def name_key(name: str) -> str:
     """Sorted skeleton tokens of a name of two words or more; "" otherwise."""
     tokens = sorted(set(name_tokens(name)))
@@ -180,15 +246,23 @@ def name_key(name: str) -> str:
 
 def fingerprint(*, platform: str, handle: str, display_name: str, email: str) -> str:
     """Identifies the inputs of the keys: a different fingerprint means the identity changed since."""
-    raw = "\0".join((platform, handle, display_name, email))
+    raw = "\0".join((KEYS_VERSION, platform, handle, display_name, email))
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
 
 
+def is_handle_as_name(display_name: str, handle: str, platform: str = "") -> bool:
+    """The display name is the handle itself (IRC has no names; forums and Matrix show the handle when no
+    name was given): it is not a name anyone typed, and counting it as one would count the handle twice."""
+    shown = fold(display_name.strip().lstrip("@"))
+    return bool(shown) and shown in {fold(handle.strip().lstrip("@")), _local_part(handle, platform)}
+
+
 def keys_for(*, platform: str, handle: str, display_name: str, email: str) -> Keys:
+    as_handle = is_handle_as_name(display_name, handle, platform)
     return Keys(
         email=email_key(email),
         handle=handle_key(handle, platform),
-        name=name_key(display_name),
+        name="" if as_handle else name_key(display_name),
         source=fingerprint(platform=platform, handle=handle, display_name=display_name, email=email),
     )
 
@@ -201,20 +275,65 @@ def name_similarity(a: str, b: str) -> int:
     return round(fuzz.token_sort_ratio(left, right))
 
 
+def _variant_forms(short: IdentityFacts, long: IdentityFacts) -> bool:
+    """A numbered variant written with the same word breaks ("ana_lima82", "ana_lima8217"; not "analima8217")."""
+    if not is_handle_variant(short.handle_key, long.handle_key):
+        return False
+    extra = len(long.handle_key) - len(short.handle_key)
+    return forms_match(handle_form(short.handle, short.platform), handle_form(long.handle, long.platform)[:-extra])
+
+
+def _compare_handles(
+    evidence: Evidence, a: IdentityFacts, b: IdentityFacts, common_forms: Iterable[str], *, common_variant: bool
+) -> None:
+    if a.handle_key == b.handle_key:
+        form, other = handle_form(a.handle, a.platform), handle_form(b.handle, b.platform)
+        same_form, same_literal = forms_match(form, other), form == other
+        if "~" in other:  # compare in the less precise spelling, the one both sides can be written in
+            form = loose_form(form)
+        common = form in common_forms or (not same_literal and loose_form(form) in common_forms)
+        evidence.add(
+            "same_handle",
+            WEIGHT_SAME_HANDLE if same_form and not common else WEIGHT_COMMON_HANDLE,
+            handles=[a.handle, b.handle],
+            platforms=[a.platform, b.platform],
+            key=a.handle_key,
+            form=form if same_form else "",
+            name_shaped=_name_shaped(a, b),
+        )
+    elif _variant_forms(a, b) or _variant_forms(b, a):
+        evidence.add(
+            "handle_variant",
+            WEIGHT_COMMON_VARIANT if common_variant else WEIGHT_HANDLE_VARIANT,
+            handles=[a.handle, b.handle],
+            platforms=[a.platform, b.platform],
+            name_shaped=_name_shaped(a, b),
+        )
+
+
+def _name_shaped(a: IdentityFacts, b: IdentityFacts) -> bool:
+    """A handle made of the name ("jankoch" for Jan Koch; "Mega Sale 365" for mega_sale_365): the name and the
+    handle are one piece of evidence, not two."""
+    return bool({compact_name(a.display_name), compact_name(b.display_name)} & {a.handle_key, b.handle_key})
+
+
 def compare(
     a: IdentityFacts,
     b: IdentityFacts,
     *,
     verified_platforms: Iterable[str] = (),
     common_name: bool = False,
-    common_handle: bool = False,
+    common_forms: frozenset[str] | set[str] = frozenset(),
+    common_variant: bool = False,
 ) -> Evidence:
     """The evidence that two identities belong to one person (empty when there is none).
 
     A name alone is strong enough to suggest a merge only when it is the same name, on two different
     platforms, and no third member bears it (`common_name`): two forum accounts or three people called
     "Anna Lebedeva" are more often different people. Otherwise it only supports other evidence. The same goes
-    for a handle three or more members share (`common_handle`). Two different email addresses count against.
+    for a handle whose form two members hold on one platform (`common_forms`), and for the same handle key
+    written differently ("jan.koch" and "jankoch"), and for numbered variants that two members hold on one platform
+    (`common_variant`: "ana82" and "ana8217" are two people there). Two different email addresses count against.
     """
     evidence = Evidence()
     verified = VERIFIED_EMAIL_PLATFORMS | set(verified_platforms)
@@ -224,15 +343,8 @@ def compare(
         evidence.certain = both_verified
     elif a.email_key and b.email_key and not evidence.certain:
         evidence.add("different_email", -WEIGHT_DIFFERENT_EMAIL, emails=[a.email_key, b.email_key])
-    if a.handle_key and a.handle_key == b.handle_key and a.platform != b.platform:
-        evidence.add(
-            "same_handle",
-            WEIGHT_COMMON_HANDLE if common_handle else WEIGHT_SAME_HANDLE,
-            handles=[a.handle, b.handle],
-            platforms=[a.platform, b.platform],
-            key=a.handle_key,
-            name_shaped=a.handle_key in {compact_name(a.display_name), compact_name(b.display_name)},
-        )
+    if a.handle_key and b.handle_key and a.platform != b.platform:
+        _compare_handles(evidence, a, b, common_forms, common_variant=common_variant)
     if a.name_key and b.name_key:
         similarity = 100 if a.name_key == b.name_key else name_similarity(a.display_name, b.display_name)
         if similarity >= NAME_SIMILARITY_MIN:

@@ -35,6 +35,7 @@ SORT_LABELS = {
 REASON_LABELS = {
     "same_email": gettext_lazy("Same email address"),
     "same_handle": gettext_lazy("Same handle on different platforms"),
+    "handle_variant": gettext_lazy("The same numbered handle with digits added"),
     "similar_name": gettext_lazy("Similar names"),
 }
 

@@ -6,7 +6,15 @@ import pytest
 
 from communa.accounts.models import User, Workspace
 from communa.members.models import Member, MergeRecord, MergeSuggestion
-from communa.members.resolution import email_key, handle_key, name_key, name_similarity
+from communa.members.resolution import (
+    email_key,
+    handle_form,
+    handle_key,
+    is_handle_variant,
+    keys_for,
+    name_key,
+    name_similarity,
+)
 from communa.members.selectors import pending_suggestions
 from communa.members.services import decide_suggestion, generate_suggestions, trust_email_platform
 from tests.members.conftest import say
@@ -20,6 +28,13 @@ from tests.members.conftest import say
         ("José Muñoz", "Jose Munoz"),
         ("Юлия Смирнова", "Julia Smirnova"),
         ("Muñoz José", "jose munoz"),
+        # Several romanisations of Russian: BGN/PCGN, ISO 9, passports, older French/German spellings.
+        ("Екатерина Фёдорова", "Yekaterina Fyodorova"),
+        ("Наталья Кузнецова", "Natalia Kuznetsova"),
+        ("Дмитрий Кузнецов", "Dmitrij Kuznecov"),
+        ("Михаил Кузнецов", "Michail Kuznetsoff"),
+        ("Артём Ковалёв", "Artyom Kovalyov"),
+        ("Егор Зайцев", "Yegor Zajcev"),
     ],
 )
 def test_transliterated_and_accented_names_share_a_key(a: str, b: str) -> None:
@@ -36,6 +51,31 @@ def test_keys_fold_handles_across_platform_conventions() -> None:
     assert email_key("  Ana@Example.ORG ") == "ana@example.org"
     assert email_key("not-an-email") == ""
     assert name_key("Dmitry") == ""  # a first name alone says nothing
+    assert handle_key("admin42", "irc") == ""  # a generic word with a number is still generic
+
+
+def test_handle_forms_keep_the_word_breaks_people_chose() -> None:
+    assert handle_form("@Jan.Koch:matrix.org", "matrix:matrix.org") == "jan.koch"
+    assert handle_form("jan__koch", "irc:libera.chat") == "jan_koch"
+    assert handle_form("jankoch", "irc:libera.chat") == "jankoch"
+    # Bluesky allows only "-": its "jan-koch" may be "jan.koch" or "jan_koch" elsewhere.
+    assert handle_form("jan-koch.bsky.social", "bsky.social") == "jan~koch"
+
+
+def test_numbered_variants() -> None:
+    assert is_handle_variant("analima82", "analima8217")
+    assert is_handle_variant("analima82", "analima823")
+    assert not is_handle_variant("analima", "analima82")  # a name plus a number: what strangers pick too
+    assert not is_handle_variant("analima8", "analima82")  # one digit: not distinctive
+    assert not is_handle_variant("analima82", "analima82173")  # three more digits: another number
+    assert not is_handle_variant("analima82", "analima82x")
+
+
+def test_a_display_name_that_is_the_handle_is_no_name() -> None:
+    assert keys_for(platform="irc:libera.chat", handle="jan_koch", display_name="jan_koch", email="").name == ""
+    matrix = keys_for(platform="matrix:m.org", handle="@jan.koch:m.org", display_name="jan.koch", email="")
+    assert matrix.name == ""
+    assert keys_for(platform="irc:libera.chat", handle="jankoch", display_name="Jan Koch", email="").name != ""
 
 
 def test_different_names_are_not_similar() -> None:
@@ -156,3 +196,43 @@ def test_a_name_alone_is_not_enough_when_common_or_on_one_platform(workspace: Wo
     assert generate_suggestions(workspace=workspace).suggested == 0
     say(workspace, "matrix:example.org", "@al:example.org", name="Anna Lebedeva")  # a third bearer: common
     assert generate_suggestions(workspace=workspace).suggested == 0
+
+
+def test_a_numbered_variant_of_a_handle_is_a_suggestion(workspace: Workspace) -> None:
+    forum = say(workspace, "discourse:forum", "1", name="Ana", handle="ana_lima82")
+    matrix = say(workspace, "matrix:example.org", "@ana_lima8217:example.org", handle="@ana_lima8217:example.org")
+    say(workspace, "irc:libera.chat", "analima8217", handle="analima8217")  # other word breaks: someone else
+
+    generate_suggestions(workspace=workspace)
+
+    suggestion = MergeSuggestion.objects.get(workspace=workspace)
+    assert pair(suggestion) == tuple(sorted((forum.member_id, matrix.member_id)))
+    assert [(r["code"], r["weight"]) for r in suggestion.reasons] == [("handle_variant", 0.6)]
+
+
+def test_a_numbered_variant_held_by_two_people_on_one_platform_is_weak(workspace: Workspace) -> None:
+    say(workspace, "discourse:forum", "1", handle="mega_sale_365")
+    say(workspace, "discourse:forum", "2", handle="mega_sale_36589")
+    say(workspace, "matrix:example.org", "@mega_sale_36589:x", handle="@mega_sale_36589:x")
+    generate_suggestions(workspace=workspace)
+    scores = sorted(MergeSuggestion.objects.filter(workspace=workspace).values_list("score", flat=True))
+    assert scores == [0.7]  # only the same handle; the variant (0.3) suggests nothing
+
+
+def test_the_same_handle_written_differently_is_weak(workspace: Workspace) -> None:
+    say(workspace, "discourse:forum", "1", handle="jan.koch")
+    say(workspace, "matrix:example.org", "@jankoch:x", handle="@jankoch:x")
+    generate_suggestions(workspace=workspace)
+    assert not MergeSuggestion.objects.filter(workspace=workspace).exists()
+
+
+def test_a_bluesky_handle_is_ambiguous_when_both_spellings_are_other_people(workspace: Workspace) -> None:
+    dot = say(workspace, "discourse:forum", "1", handle="jan.koch")
+    say(workspace, "matrix:example.org", "@jan_koch:x", handle="@jan_koch:x")
+    dot_matrix = say(workspace, "irc:libera.chat", "jan.koch", handle="jan.koch")
+    say(workspace, "bsky.social", "did:plc:1", handle="jan-koch.bsky.social")
+
+    generate_suggestions(workspace=workspace)
+
+    suggestions = {pair(s): s.score for s in MergeSuggestion.objects.filter(workspace=workspace)}
+    assert suggestions == {tuple(sorted((dot.member_id, dot_matrix.member_id))): 0.7}
