@@ -34,6 +34,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--reuse", action="store_true", help="measure again on the previous run's data")
+    parser.add_argument("--generate-only", action="store_true", help="generate the data and stop (no backfill)")
+    parser.add_argument("--backfill", action="store_true", help="with --reuse: rebuild the rollups first")
+    parser.add_argument("--rebuild-segment", action="store_true", help="time the segment's build again")
+    parser.add_argument("--no-segment", action="store_true", help="leave the segment step out")
     args = parser.parse_args()
     import django
 
@@ -46,7 +50,6 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from communa.accounts.models import Workspace
     from communa.analytics import rollups, selectors
-    from communa.analytics.management.commands.analytics import backfill
     from communa.connectors.models import Source
     from communa.members.models import Member
     from communa.stream.models import Message
@@ -64,94 +67,28 @@ def main() -> None:
         members = Member.objects.filter(workspace=ws).count()
         first_member = Member.objects.filter(workspace=ws).order_by("pk").values_list("pk", flat=True).first() or 0
         generated = rolled = 0.0
+        if args.backfill:
+            t0 = time.perf_counter()
+            _frugal_backfill(ws)
+            rolled = time.perf_counter() - t0
     else:
         _drop_previous_run(connection)
         ws = Workspace.objects.create(name="Bench analytics", slug="bench-analytics", time_zone="UTC")
         sources = [Source.objects.create(workspace=ws, kind="import", name=f"source {i}") for i in range(3)]
         t0 = time.perf_counter()
-        with connection.cursor() as raw:
-            c: Any = _Timed(raw)
-            # A bulk load the way one restores a dump: no foreign-key triggers (the rows are consistent by
-            # construction), secondary indexes dropped during the load and built once afterwards (a sorted build
-            # instead of 10M random insertions into each of eight b-trees), no wait for the WAL flush.
-            c.execute("SET session_replication_role = replica")
-            c.execute("SET synchronous_commit = off")
-            c.execute("SET maintenance_work_mem = '512MB'")
-            rebuild = _drop_secondary_indexes(c, ("stream_message", "stream_thread", "enrichment_messagesignals"))
-            # The full-text index is not read by analytics and costs most of a bulk load: not rebuilt in the bench DB.
-            rebuild = [sql for sql in rebuild if "stream_message_fts" not in sql]
-            c.execute(
-                "INSERT INTO members_member (workspace_id, display_name, is_bot, is_staff, created_at, message_count,"
-                " first_seen_at, last_seen_at) SELECT %s, 'member ' || g, false, g %% 5000 = 0, now(), 0, %s, %s"
-                " FROM generate_series(1, %s) g",
-                [ws.pk, start, end, members],
-            )
-            c.execute("SELECT min(id) FROM members_member WHERE workspace_id = %s", [ws.pk])
-            first_member = _one(c)
-            c.execute("SELECT COALESCE(max(id), 0) FROM stream_message")
-            mbase = _one(c)
-            c.execute("SELECT COALESCE(max(id), 0) FROM stream_thread")
-            tbase = _one(c)
-            # Threads of three: message g = 3k + 1 starts thread k, g + 1 replies to it, g + 2 replies to g + 1.
-            c.execute(
-                "INSERT INTO stream_thread (id, workspace_id, source_id, external_id, title, root_id, started_at,"
-                " last_activity_at, message_count)"
-                " SELECT %s + k, %s, (ARRAY[%s, %s, %s])[1 + k %% 3], 't' || k, '', %s + 3 * k + 1,"
-                " %s::timestamptz + ((3 * k + 1)::float8 / %s) * interval '730 days',"
-                " %s::timestamptz + ((3 * k + 3)::float8 / %s) * interval '730 days', 3"
-                " FROM generate_series(0, (%s - 1) / 3) k",
-                [tbase, ws.pk, *[s.pk for s in sources], mbase, start, messages, start, messages, messages],
-            )
-            c.execute(
-                "INSERT INTO stream_message (id, workspace_id, source_id, external_id, kind, member_id, parent_id,"
-                " thread_id, parent_external_id, title, text, language, url, created_at, revised_at, ingested_at,"
-                " metadata)"
-                " SELECT %s + g, %s, (ARRAY[%s, %s, %s])[1 + ((g - 1) / 3) %% 3], 'm' || g, 'chat',"
-                " %s + (hashint4(g) & 2147483647) %% %s, CASE WHEN g %% 3 = 1 THEN NULL ELSE %s + g - 1 END,"
-                " %s + (g - 1) / 3, '', '', 'message ' || g, (ARRAY['en','it','es','ru'])[1 + (g / 7) %% 4], '',"
-                " %s::timestamptz + (g::float8 / %s) * interval '730 days', now(), now(), '{}'::jsonb"
-                " FROM generate_series(1, %s) g",
-                [
-                    mbase,
-                    ws.pk,
-                    *[s.pk for s in sources],
-                    first_member,
-                    members,
-                    mbase,
-                    tbase,
-                    start,
-                    messages,
-                    messages,
-                ],
-            )
-            for name in ("stream_message", "stream_thread"):
-                c.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
-            c.execute(
-                "INSERT INTO enrichment_messagesignals (message_id, workspace_id, language, sentiment, is_toxic,"
-                " is_spam, is_question, versions, explanation, sentiment_corrected, embedding_version)"
-                " SELECT id, %s, (ARRAY['en','it','es','ru'])[1 + (id - %s) / 7 %% 4],"
-                " (ARRAY['positive','neutral','negative'])[1 + id %% 3], id %% 97 = 0, false, id %% 11 = 0,"
-                " '{}', '{}', '', '' FROM generate_series(%s + 1, %s + %s) id",
-                [ws.pk, mbase, mbase, mbase, messages],
-            )
-            for sql in rebuild:
-                c.execute(sql)
-            c.execute("SET session_replication_role = DEFAULT")
-            c.execute("ANALYZE")
+        first_member = _generate(ws, sources, messages=messages, members=members, start=start, end=end)
         generated = time.perf_counter() - t0
+        if args.generate_only:
+            print(f"generation {generated:.1f} s; now run with --reuse --backfill")
+            return
         t0 = time.perf_counter()
-        backfill(ws, with_topics=False, quiet=False)
+        _frugal_backfill(ws)
         rolled = time.perf_counter() - t0
     with connection.cursor() as c:
         c.execute("ANALYZE")
     rng = selectors.default_range(ws, 30)
-    timings = []
-    for _ in range(args.runs):
-        t = time.perf_counter()
-        selectors.overview(ws, rng)
-        timings.append((time.perf_counter() - t) * 1000)
-    timings.sort()
-    p50, p95 = statistics.median(timings), timings[int(0.95 * (len(timings) - 1))]
+    seg = _segment_step(ws, rng, first_member, members, args)
+    p50, p95 = _overview_timings(ws, rng, selectors.NO_FILTERS, args.runs)
     lo, hi = rollups.day_bounds(rng.previous().start, rng.end, rollups.workspace_tz(ws))
     raw_sql = (
         "SELECT count(*) FILTER (WHERE m.created_at >= %s),"
@@ -198,6 +135,10 @@ def main() -> None:
     t = time.perf_counter()
     rollups.refresh_dirty(workspace=ws)
     refresh_s = time.perf_counter() - t
+    t = time.perf_counter()
+    while rollups.refresh_dirty(workspace=ws):  # the rest of the marks (400 per run), as the next minutes would
+        pass
+    rest_s = time.perf_counter() - t
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"scale {args.scale}: {messages:,} messages, {members:,} members, {days} days; load average {load}")
     print(f"generation {generated:.1f} s; rollup rebuild (backfill) {rolled:.1f} s")
@@ -206,8 +147,202 @@ def main() -> None:
     rate = len(new_ids) / rollup_s
     print(
         f"rollup update: {len(new_ids):,} messages in {rollup_s:.2f} s = {rate:,.0f} messages/s (target >= 1,000);"
-        f" distinct-count refresh of today {refresh_s:.2f} s (every minute)"
+        f" distinct-count refresh of today {refresh_s:.2f} s (every minute; with {seg['tracked']} segment(s))"
     )
+    check = _segment_check(ws) if seg["members"] else ""
+    if rest_s > 0.5:
+        print(f"  (the remaining dirty marks of the run, as the following minutes would: {rest_s:.1f} s)")
+    if seg["members"]:
+        ledger = (
+            f"the same from the ledger joined with the live filter {seg['ledger_ms']:.0f} ms"
+            f" (ratio {seg['ledger_ms'] / seg['p95']:.0f}x)"
+            if seg["ledger_ms"]
+            else "ledger path measured only with --rebuild-segment"
+        )
+        print(
+            f"segment ({seg['members']:,} members, every 10th): build {seg['build_s']:.1f} s ({seg['label']});"
+            f" overview p50 {seg['p50']:.1f} ms, p95 {seg['p95']:.1f} ms; {ledger}; {check}"
+        )
+
+
+def _segment_check(ws: Any) -> str:
+    """After the worker-path batches: the segment's counters still equal the ledger joined with its snapshot."""
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute(
+            "SELECT (SELECT COALESCE(SUM(messages), 0) FROM analytics_segmentdaily WHERE workspace_id = %s),"
+            " (SELECT count(*) FROM analytics_messagefact f JOIN analytics_segmentmember s"
+            " ON s.member_id = f.member_id WHERE f.workspace_id = %s AND f.counted)",
+            [ws.pk, ws.pk],
+        )
+        rolled, ledger = c.fetchone()
+    verdict = "equal" if rolled == ledger else "DIFFERENT"
+    return f"segment messages {rolled:,} vs ledger {ledger:,}: {verdict}"
+
+
+def _generate(ws: Any, sources: list[Any], *, messages: int, members: int, start: datetime, end: datetime) -> int:
+    """The community, set-based (members, threads of three, messages, signals). Returns the first member's id."""
+    from django.db import connection
+
+    with connection.cursor() as raw:
+        c: Any = _Timed(raw)
+        # A bulk load the way one restores a dump: no foreign-key triggers (the rows are consistent by
+        # construction), secondary indexes dropped during the load and built once afterwards (a sorted build
+        # instead of 10M random insertions into each of eight b-trees), no wait for the WAL flush.
+        c.execute("SET session_replication_role = replica")
+        c.execute("SET synchronous_commit = off")
+        c.execute("SET maintenance_work_mem = '512MB'")
+        rebuild = _drop_secondary_indexes(c, ("stream_message", "stream_thread", "enrichment_messagesignals"))
+        # The full-text index is not read by analytics and costs most of a bulk load: not rebuilt in the bench DB.
+        rebuild = [sql for sql in rebuild if "stream_message_fts" not in sql]
+        c.execute(
+            "INSERT INTO members_member (workspace_id, display_name, is_bot, is_staff, created_at, message_count,"
+            " first_seen_at, last_seen_at) SELECT %s, 'member ' || g, false, g %% 5000 = 0, now(), 0, %s, %s"
+            " FROM generate_series(1, %s) g",
+            [ws.pk, start, end, members],
+        )
+        c.execute("SELECT min(id) FROM members_member WHERE workspace_id = %s", [ws.pk])
+        first_member = _one(c)
+        c.execute("SELECT COALESCE(max(id), 0) FROM stream_message")
+        mbase = _one(c)
+        c.execute("SELECT COALESCE(max(id), 0) FROM stream_thread")
+        tbase = _one(c)
+        # Threads of three: message g = 3k + 1 starts thread k, g + 1 replies to it, g + 2 replies to g + 1.
+        c.execute(
+            "INSERT INTO stream_thread (id, workspace_id, source_id, external_id, title, root_id, started_at,"
+            " last_activity_at, message_count)"
+            " SELECT %s + k, %s, (ARRAY[%s, %s, %s])[1 + k %% 3], 't' || k, '', %s + 3 * k + 1,"
+            " %s::timestamptz + ((3 * k + 1)::float8 / %s) * interval '730 days',"
+            " %s::timestamptz + ((3 * k + 3)::float8 / %s) * interval '730 days', 3"
+            " FROM generate_series(0, (%s - 1) / 3) k",
+            [tbase, ws.pk, *[s.pk for s in sources], mbase, start, messages, start, messages, messages],
+        )
+        c.execute(
+            "INSERT INTO stream_message (id, workspace_id, source_id, external_id, kind, member_id, parent_id,"
+            " thread_id, parent_external_id, title, text, language, url, created_at, revised_at, ingested_at,"
+            " metadata)"
+            " SELECT %s + g, %s, (ARRAY[%s, %s, %s])[1 + ((g - 1) / 3) %% 3], 'm' || g, 'chat',"
+            " %s + (hashint4(g) & 2147483647) %% %s, CASE WHEN g %% 3 = 1 THEN NULL ELSE %s + g - 1 END,"
+            " %s + (g - 1) / 3, '', '', 'message ' || g, (ARRAY['en','it','es','ru'])[1 + (g / 7) %% 4], '',"
+            " %s::timestamptz + (g::float8 / %s) * interval '730 days', now(), now(), '{}'::jsonb"
+            " FROM generate_series(1, %s) g",
+            [
+                mbase,
+                ws.pk,
+                *[s.pk for s in sources],
+                first_member,
+                members,
+                mbase,
+                tbase,
+                start,
+                messages,
+                messages,
+            ],
+        )
+        for name in ("stream_message", "stream_thread"):
+            c.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+        c.execute(
+            "INSERT INTO enrichment_messagesignals (message_id, workspace_id, language, sentiment, is_toxic,"
+            " is_spam, is_question, versions, explanation, sentiment_corrected, embedding_version)"
+            " SELECT id, %s, (ARRAY['en','it','es','ru'])[1 + (id - %s) / 7 %% 4],"
+            " (ARRAY['positive','neutral','negative'])[1 + id %% 3], id %% 97 = 0, false, id %% 11 = 0,"
+            " '{}', '{}', '', '' FROM generate_series(%s + 1, %s + %s) id",
+            [ws.pk, mbase, mbase, mbase, messages],
+        )
+        for sql in rebuild:
+            c.execute(sql)
+        c.execute("SET session_replication_role = DEFAULT")
+        c.execute("ANALYZE")
+    return first_member
+
+
+def _frugal_backfill(ws: Any) -> None:
+    """The backfill on one core (no parallel workers: the machine is shared); the measurements after it run
+    with the server's defaults."""
+    from django.db import connection
+
+    from communa.analytics.management.commands.analytics import backfill
+
+    with connection.cursor() as c:
+        c.execute("SET max_parallel_workers_per_gather = 0")
+    backfill(ws, with_topics=False, quiet=False)
+    with connection.cursor() as c:
+        c.execute("RESET max_parallel_workers_per_gather")
+
+
+def _overview_timings(ws: Any, rng: Any, filters: Any, runs: int) -> tuple[float, float]:
+    from communa.analytics import selectors
+
+    timings = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        selectors.overview(ws, rng, filters)
+        timings.append((time.perf_counter() - t) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[int(0.95 * (len(timings) - 1))]
+
+
+def _segment_step(ws: Any, rng: Any, first_member: int, members: int, args: Any) -> dict[str, Any]:
+    """A saved segment of every 10th member (a tag), timed three ways: the overview from the ledger joined with
+    the live filter (what a segment filter costs without rollups), the segment's build (snapshot, counters month
+    by month, distinct counts: what a change of definition costs), and the overview from its rollups."""
+    from django.db import connection
+
+    from communa.analytics import segments, selectors
+    from communa.analytics.models import SegmentRollup
+    from communa.members.models import Segment
+    from communa.members.segments import MemberFilter, create_segment
+
+    if args.no_segment:
+        return {"members": 0, "tracked": 0}
+    segment = Segment.objects.filter(workspace=ws, name="bench beta").first()
+    label = "kept from the previous run"
+    build_s, ledger_ms = 0.0, 0.0
+    if segment is None or args.rebuild_segment:
+        if segment is None:
+            with connection.cursor() as c:
+                c.execute(
+                    "INSERT INTO members_tag (workspace_id, name, created_at) VALUES (%s, 'bench-beta', now())"
+                    " ON CONFLICT (workspace_id, name) DO NOTHING",
+                    [ws.pk],
+                )
+                c.execute(
+                    "INSERT INTO members_membertag (workspace_id, member_id, tag_id, added_at)"
+                    " SELECT %s, m.id, t.id, now() FROM members_member m"
+                    " JOIN members_tag t ON t.workspace_id = %s AND t.name = 'bench-beta'"
+                    " WHERE m.workspace_id = %s AND m.id %% 10 = 0 ON CONFLICT DO NOTHING",
+                    [ws.pk, ws.pk, ws.pk],
+                )
+                c.execute("ANALYZE members_membertag")
+            segment = create_segment(workspace=ws, name="bench beta", flt=MemberFilter(tag=["bench-beta"]), actor=None)
+        SegmentRollup.objects.filter(segment=segment).delete()  # untracked: the ledger path
+        t = time.perf_counter()
+        selectors.overview(ws, rng, selectors.Filters(segment_id=segment.pk))
+        ledger_ms = (time.perf_counter() - t) * 1000
+        segments.sync(workspace=ws)
+        rollup = SegmentRollup.objects.get(segment=segment)
+        t = time.perf_counter()
+        segments.build(
+            rollup,
+            progress=lambda done, total: (
+                print(f"  segment build {done}/{total}", flush=True) if done % 6 == 0 or done == total else None
+            ),
+        )
+        build_s = time.perf_counter() - t
+        label = "measured in this run"
+    rollup = SegmentRollup.objects.get(segment=segment)
+    p50, p95 = _overview_timings(ws, rng, selectors.Filters(segment_id=segment.pk), args.runs)
+    tracked = SegmentRollup.objects.filter(workspace=ws, status=SegmentRollup.Status.READY).count()
+    return {
+        "members": rollup.members,
+        "tracked": tracked,
+        "build_s": build_s,
+        "label": label,
+        "p50": p50,
+        "p95": p95,
+        "ledger_ms": ledger_ms,
+    }
 
 
 class _Timed:

@@ -41,9 +41,9 @@ CHAT_WORDS: dict[str, frozenset[str]] = {
     "it": frozenset(("ciao", "grazie", "mille", "salve", "buongiorno", "buonasera", "prego", "ragazzi", "tutti")),
     "es": frozenset(("hola", "gracias", "saludos", "buenas", "buenos", "favor", "chicos", "todos")),
     "ru": frozenset(("привет", "спасибо", "пожалуйста", "здравствуйте", "давайте", "всем", "ребята", "добрый")),
-    "fr": frozenset(("bonjour", "salut", "merci", "coucou", "svp")),
+    "fr": frozenset(("bonjour", "salut", "merci", "coucou", "svp", "oui")),
     "de": frozenset(("hallo", "danke", "bitte", "servus", "leute")),
-    "pt": frozenset(("olá", "obrigado", "obrigada", "valeu", "pessoal")),
+    "pt": frozenset(("olá", "obrigado", "obrigada", "valeu", "pessoal", "alguém")),
     "uk": frozenset(("привіт", "дякую", "будь", "ласка", "усім", "всім", "вітаю")),
 }
 WORD = re.compile(r"[^\W\d_][\w'’-]{2,}", re.UNICODE)

@@ -14,6 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.db.models import Count
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -22,6 +24,7 @@ from communa.analytics import anomalies, rollups, segments, topics
 from communa.analytics.models import DailyRollup, DirtyDay, MemberDay, MessageFact, RollupState, SegmentRollup
 from communa.analytics.rollups import month_chunks
 from communa.core.bulk import table
+from communa.stream.models import Message
 
 
 class Command(BaseCommand):
@@ -68,6 +71,36 @@ def _analyze() -> None:
             cursor.execute(f"ANALYZE {table(model)}")
 
 
+# Months are rebuilt together up to about this many messages per statement: each statement scans the message
+# table and hashes parents and signals once, a fixed cost that month-sized statements paid 25 times over two
+# years (10M messages: 20.7 s for one month, 50.1 s for six, on the benchmark machine).
+CHUNK_MESSAGES = 2_000_000
+# Days of distinct counts per statement: each reads 29 days before its first day too (their WAU/MAU windows).
+ACTIVE_STEP = 92
+
+
+def message_chunks(workspace: Workspace, start: date, end: date) -> list[tuple[date, date, int]]:
+    """Whole months of start..end grouped into runs of about CHUNK_MESSAGES messages: (first, last, messages)."""
+    lo, hi = rollups.day_bounds(start, end, rollups.workspace_tz(workspace))
+    per_month: dict[tuple[int, int], int] = {}
+    for created in (
+        Message.objects.filter(workspace=workspace, created_at__gte=lo, created_at__lt=hi)
+        .annotate(month=TruncMonth("created_at", tzinfo=rollups.workspace_tz(workspace)))
+        .values("month")
+        .annotate(n=Count("pk"))
+    ):
+        month = created["month"]
+        per_month[(month.year, month.month)] = created["n"]
+    chunks: list[tuple[date, date, int]] = []
+    for first, last in month_chunks(start, end):
+        n = per_month.get((first.year, first.month), 0)
+        if chunks and chunks[-1][2] + n <= CHUNK_MESSAGES:
+            chunks[-1] = (chunks[-1][0], last, chunks[-1][2] + n)
+        else:
+            chunks.append((first, last, n))
+    return chunks
+
+
 def backfill(
     workspace: Workspace,
     *,
@@ -81,7 +114,7 @@ def backfill(
     if span is None:
         return 0
     start, end = since or span[0], until or span[1]
-    chunks = month_chunks(start, end)
+    chunks = message_chunks(workspace, start, end)
     total = 0
     with Progress(
         TextColumn(f"[bold]{workspace.slug}[/] " + "{task.description}"),
@@ -90,16 +123,16 @@ def backfill(
         TimeElapsedColumn(),
         disable=quiet,
     ) as progress:
-        job = progress.add_task("messages", total=len(chunks))
-        for first, last in chunks:
+        job = progress.add_task("messages", total=sum(n for _, _, n in chunks))
+        for first, last, n in chunks:
             total += rollups.rebuild(workspace=workspace, start=first, end=last, refresh=False)
-            progress.update(job, advance=1, description=f"messages {first:%Y-%m}")
+            progress.update(job, advance=n, description=f"messages {first:%Y-%m}..{last:%Y-%m}")
         _analyze()
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         job = progress.add_task("members", total=len(days))
         rollups.refresh_member_activity(workspace=workspace)
-        for i in range(0, len(days), 31):
-            chunk = days[i : i + 31]
+        for i in range(0, len(days), ACTIVE_STEP):
+            chunk = days[i : i + ACTIVE_STEP]
             rollups.refresh_active_range(workspace=workspace, start=chunk[0], end=chunk[-1], totals=False)
             progress.update(job, advance=len(chunk))
         rollups.refresh_totals(workspace=workspace, since=start)
