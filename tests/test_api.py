@@ -479,6 +479,8 @@ def test_openapi_document_is_valid_and_complete(client: Client, db: None) -> Non
         ("PATCH", "/api/v1/members/{member_id}/fields"),
         ("GET", "/api/v1/members/{member_id}/data"),
         ("POST", "/api/v1/members/{member_id}/erase"),
+        ("GET", "/api/v1/members/key-people"),
+        ("GET", "/api/v1/members/{member_id}/engagement"),
         ("GET", "/api/v1/analytics/metrics"),
         ("GET", "/api/v1/analytics/series"),
         ("GET", "/api/v1/analytics/goals"),

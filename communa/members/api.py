@@ -266,5 +266,7 @@ def undo(request: Any, merge_id: int, workspace: WorkspaceParam = None) -> Statu
 # under /members; it uses this module's schemas, hence the import here. Member ids are `int:` paths above so
 # that /members/segments is not read as a member id.
 from communa.members.api_manage import manage_router  # noqa: E402
+from communa.members.engagement.api import engagement_router  # noqa: E402
 
 router.add_router("", manage_router)
+router.add_router("", engagement_router)
