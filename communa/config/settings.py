@@ -133,6 +133,17 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Server-side binding sends parameters separately from the statement: bulk ingest (executemany) is several
     # times faster than psycopg's client-side formatting, and statements are planned once.
     DATABASES["default"]["OPTIONS"] = {"server_side_binding": True}
+    # A connection pool per process (psycopg_pool), for a served install: COMMUNA_DATABASE_POOL=<connections per
+    # process>. Without it every request thread of the ASGI server opens its own connection and keeps it
+    # CONN_MAX_AGE seconds, so a few dozen concurrent users exhaust PostgreSQL's max_connections. With it a
+    # closed connection goes back to the pool (CONN_MAX_AGE must then be 0). Budget: web processes × this size
+    # + workers' connections < max_connections (docs/architecture.md, "Serving").
+    if DATABASE_POOL_SIZE := int(env("COMMUNA_DATABASE_POOL", "0") or 0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": min(2, DATABASE_POOL_SIZE), "max_size": DATABASE_POOL_SIZE, "timeout": 10,
+        }  # fmt: skip
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Tasks ----------------------------------------------------------------------------------

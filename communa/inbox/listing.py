@@ -18,10 +18,16 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.utils import dateformat, timezone
+from django.utils.formats import get_format
 from django.utils.functional import Promise
 from django.utils.http import urlencode
+from django.utils.text import Truncator
+from django.utils.timesince import timeuntil
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from communa.core.templatetags.communa_ui import ago
 from communa.inbox import selectors
 from communa.inbox.models import Conversation
 from communa.inbox.selectors import InboxAccess
@@ -171,6 +177,85 @@ def paginate(qs: QuerySet[Conversation], *, sort: str, cursor: str | None, limit
     if len(rows) > limit and items:
         following = _encode([getattr(items[-1], field) for field, _descending in keys])
     return Page(items=items, next_cursor=following)
+
+
+# --- what a row shows --------------------------------------------------------------------------------------
+
+# The columns a row of the page reads (the API reads whole rows): no JSON columns, no member profile.
+ROW_FIELDS = (
+    "id", "workspace_id", "version", "state", "priority", "reason", "language", "subject", "preview",
+    "last_message_at", "first_response_at", "first_response_due", "first_response_breached_at",
+    "next_response_due", "next_response_breached_at", "member_id", "assignee_id", "team_id", "source_id",
+    "member__display_name", "assignee__username", "assignee__first_name", "assignee__last_name", "team__name",
+    "source__name",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the list with every value it shows computed here, once: the template only prints them
+    (autoescaped). Thirty rows of filters, lookups and URL reversals were most of a page's rendering time."""
+
+    pk: int
+    url: str
+    band: str
+    who: str
+    when_iso: str
+    when_title: str
+    when_ago: str
+    subject: str
+    preview: str
+    priority: int
+    reason: str
+    source: str
+    language: str
+    state: str  # the state's name when it is not "open", else ""
+    breached: bool
+    due_in: str  # "3 hours" until the first response is due, "" when answered or without a target
+    due_title: str
+    assignee_initial: str
+    assignee_name: str
+    team: str
+
+
+def _is_breached(c: Conversation) -> bool:
+    return bool(
+        (c.first_response_breached_at and not c.first_response_at)
+        or (c.next_response_breached_at and c.next_response_due)
+    )
+
+
+def display_rows(items: list[Conversation], *, base_url: str, query: str, now: datetime) -> list[Row]:
+    """The rows of a page as the list shows them. `base_url` is the inbox's URL (a conversation is
+    `<base_url><id>/`), `query` the filter's query string, kept on every link."""
+    suffix = f"?{query}" if query else ""
+    someone = gettext("Someone")
+    # Labels once per page: get_*_display() hashes the lazy choices on every call (a gettext per choice).
+    reasons = {value: str(label) for value, label in Conversation.Reason.choices}
+    states = {value: str(label) for value, label in Conversation.State.choices}
+    exact = get_format("DATETIME_FORMAT")
+    rows = []
+    for c in items:
+        when = timezone.localtime(c.last_message_at)
+        due = c.first_response_due if c.first_response_due and not c.first_response_at else None
+        person = c.assignee
+        rows.append(
+            Row(
+                pk=c.pk, url=f"{base_url}{c.pk}/{suffix}", band=priority_band(c.priority),
+                who=(c.member.display_name if c.member else "") or someone,
+                when_iso=when.isoformat(), when_title=dateformat.format(when, exact), when_ago=ago(when),
+                subject=Truncator(c.subject).chars(80), preview=Truncator(c.preview).chars(140),
+                priority=c.priority, reason=reasons.get(c.reason, c.reason),
+                source=c.source.name if c.source else "", language=c.language,
+                state="" if c.state == Conversation.State.OPEN else states.get(c.state, c.state),
+                breached=_is_breached(c), due_in=timeuntil(due, now) if due else "",
+                due_title=dateformat.format(timezone.localtime(due), exact) if due else "",
+                assignee_initial=person.username[:1].upper() if person else "",
+                assignee_name=(person.get_full_name() or person.username) if person else "",
+                team=c.team.name if c.team else "",
+            )
+        )  # fmt: skip
+    return rows
 
 
 # --- the tabs' numbers --------------------------------------------------------------------------------

@@ -444,3 +444,21 @@ class SavedLink(WorkspaceScopedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SharedView(WorkspaceScopedModel):
+    """A view of the list that the whole team sees beside the built-in ones: a name and the filter's query string
+    (listing.InboxFilter, normalized). Personal views stay in the person's browser."""
+
+    name = models.CharField(_("name"), max_length=40)
+    query = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="inbox_shared_view_name")]
+
+    def __str__(self) -> str:
+        return self.name

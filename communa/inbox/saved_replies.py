@@ -14,6 +14,7 @@ import dataclasses
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from communa.accounts.models import User, Workspace
 from communa.accounts.roles import Perm, role_has
@@ -129,14 +130,14 @@ def _clean(shortcut: str, title: str, body: str, variants: dict[str, str]) -> tu
 
     key = slugify(shortcut.strip().lstrip("/"))[:60]
     if not key:
-        raise InboxError("A saved reply needs a shortcut (letters, digits, dashes).")
+        raise InboxError(gettext("A saved reply needs a shortcut (letters, digits, dashes)."))
     if not title.strip():
-        raise InboxError("A saved reply needs a title.")
+        raise InboxError(gettext("A saved reply needs a title."))
     texts = {"": body, **variants}
     if not body.strip():
-        raise InboxError("A saved reply needs text.")
+        raise InboxError(gettext("A saved reply needs text."))
     if any(len(t) > MAX_BODY for t in texts.values()):
-        raise InboxError(f"A saved reply is at most {MAX_BODY} characters.")
+        raise InboxError(gettext("A saved reply is at most %(n)d characters.") % {"n": MAX_BODY})
     clean_variants = {
         lang.strip().lower(): text.strip() for lang, text in variants.items() if lang.strip() and text.strip()
     }
@@ -157,7 +158,7 @@ def save_saved_reply(
     """Create (saved_reply=None) or replace a saved reply and its language variants."""
     _editor(workspace, actor)
     if saved_reply is not None and saved_reply.workspace_id != workspace.pk:
-        raise InboxError("That saved reply is not in this workspace.")
+        raise InboxError(gettext("That saved reply is not in this workspace."))
     key, title, body, clean = _clean(shortcut, title, body, variants or {})
     language = (language or "en").strip().lower()
     clean.pop(language, None)
@@ -182,7 +183,7 @@ def save_saved_reply(
                 )
             record(workspace=workspace, actor=actor, action="inbox.saved_reply_saved", target=saved_reply)
     except IntegrityError as exc:
-        raise InboxError(f"The shortcut /{key} is already used.") from exc
+        raise InboxError(gettext("The shortcut /%(key)s is already used.") % {"key": key}) from exc
     return saved_reply
 
 
@@ -199,6 +200,6 @@ def save_link(*, workspace: Workspace, actor: User, name: str, url: str) -> Save
     _editor(workspace, actor)
     key = slugify(name)[:60]
     if not key or not url.startswith(("https://", "http://")):
-        raise InboxError("A link needs a name and an http(s) address.")
+        raise InboxError(gettext("A link needs a name and an http(s) address."))
     link, _ = SavedLink.objects.update_or_create(workspace=workspace, name=key, defaults={"url": url})
     return link

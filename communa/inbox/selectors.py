@@ -15,14 +15,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from communa.accounts.access import membership_for
 from communa.accounts.models import Membership, User, Workspace
 from communa.accounts.roles import Perm, role_has
+from communa.connectors.models import Source
 from communa.inbox.models import (
     Activity,
     Composing,
@@ -31,10 +33,12 @@ from communa.inbox.models import (
     InternalNote,
     Reply,
     SavedReply,
+    SharedView,
     Team,
 )
 
 Scope = Literal["all", "assigned"]
+OPTIONS_SECONDS = 30  # how long a new source, team or colleague may take to appear in the page's pickers
 SORTS = {
     "priority": ("-priority", "-last_message_at", "-id"),
     "newest": ("-last_message_at", "-id"),
@@ -155,17 +159,57 @@ def conversation_list(  # noqa: C901 - one branch per filter
     return qs.select_related("member", "assignee", "team", "source").order_by(*SORTS.get(sort, SORTS["priority"]))
 
 
-def get_conversation(*, access: InboxAccess, conversation_id: int) -> Conversation:
-    """One conversation the person may see, or 404 (another workspace's id, or not theirs to see)."""
-    found = (
-        visible(access=access)
-        .select_related("member", "assignee", "team", "source", "thread", "sla_policy", "resolved_by")
-        .filter(pk=conversation_id)
-        .first()
+def get_conversation(*, access: InboxAccess, conversation_id: int, with_changes: bool = False) -> Conversation:
+    """One conversation the person may see, or 404 (another workspace's id, or not theirs to see).
+    `with_changes` folds in what the live poll compares (Changes.of), so an unchanged poll reads one row."""
+    qs = visible(access=access).select_related(
+        "member", "assignee", "team", "source", "thread", "sla_policy", "resolved_by"
     )
+    if with_changes:
+        replies = Reply.objects.filter(conversation=OuterRef("pk")).order_by("-updated_at", "-id")
+        qs = qs.annotate(
+            newest_reply_at=Subquery(replies.values("updated_at")[:1]),
+            newest_reply_state=Subquery(replies.values("state")[:1]),
+            newest_note_id=Subquery(
+                InternalNote.objects.filter(conversation=OuterRef("pk")).order_by("-id").values("id")[:1]
+            ),
+        )
+    found = qs.filter(pk=conversation_id).first()
     if found is None:
         raise Http404
     return found
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Changes:
+    """What changes a conversation's page without changing the conversation row: its newest reply (a delivery
+    state moves) and its newest note."""
+
+    reply_at: datetime | None
+    reply_state: str
+    note_id: int | None
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> Changes:
+        """From get_conversation(..., with_changes=True)."""
+        found = getattr(conversation, "newest_reply_at", None)
+        return cls(
+            reply_at=found,
+            reply_state=getattr(conversation, "newest_reply_state", None) or "",
+            note_id=getattr(conversation, "newest_note_id", None),
+        )
+
+
+def changes_in(timeline: list[Entry]) -> Changes:
+    """The same from a timeline already read (the conversation page), without asking again."""
+    replies = [e.item for e in timeline if e.kind == "reply"]
+    newest = max(replies, key=lambda r: (r.updated_at, r.pk), default=None)
+    notes = [e.item.pk for e in timeline if e.kind == "note"]
+    return Changes(
+        reply_at=newest.updated_at if newest else None,
+        reply_state=newest.state if newest else "",
+        note_id=max(notes, default=None),
+    )
 
 
 def counts(*, access: InboxAccess) -> dict[str, int]:
@@ -283,3 +327,66 @@ def member_conversations(*, access: InboxAccess, member_id: int, limit: int = 10
     mine = visible(access=access).filter(member_id=member_id)
     rows = list(mine.select_related("source", "assignee", "member").order_by("-last_message_at", "-id")[:limit])
     return rows, mine.count() if len(rows) == limit else len(rows)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Person:
+    """Someone conversations can be given to, as the pickers show them."""
+
+    pk: int
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PickerOptions:
+    """What every inbox page of a workspace offers in its pickers: the same for every request of the workspace."""
+
+    people: list[Person]
+    teams: list[tuple[int, str]]
+    sources: list[tuple[int, str]]
+    shared_views: list[SharedViewItem]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SharedViewItem:
+    pk: int
+    name: str
+    query: str
+    created_by_id: int | None
+
+
+def _options_key(workspace_id: int) -> str:
+    return f"inbox:options:{workspace_id}"
+
+
+def picker_options(*, workspace: Workspace) -> PickerOptions:
+    """The people who have an inbox, the teams, the sources and the shared views of the workspace, by name.
+    Cached for OPTIONS_SECONDS (four queries otherwise on every page and poll); a new team or shared view shows
+    at once (their services forget the entry), a new colleague or source within OPTIONS_SECONDS. What is picked
+    is checked again by the services, so a stale entry can never assign outside the workspace."""
+    key = _options_key(workspace.pk)
+    found = cache.get(key)
+    if isinstance(found, PickerOptions):
+        return found
+    memberships = Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__username")
+    options = PickerOptions(
+        people=[
+            Person(pk=m.user.pk, name=m.user.get_full_name() or m.user.username)
+            for m in memberships
+            if inbox_scope(m.role) is not None
+        ],
+        teams=list(Team.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name")),
+        sources=list(Source.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name")),
+        shared_views=[
+            SharedViewItem(pk=pk, name=name, query=query, created_by_id=author)
+            for pk, name, query, author in SharedView.objects.filter(workspace=workspace)
+            .order_by("name", "pk")
+            .values_list("pk", "name", "query", "created_by_id")
+        ],
+    )
+    cache.set(key, options, OPTIONS_SECONDS)
+    return options
+
+
+def forget_picker_options(*, workspace_id: int) -> None:
+    cache.delete(_options_key(workspace_id))

@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from communa.accounts.models import Membership, User, Workspace
 from communa.accounts.roles import Perm, role_has
@@ -61,7 +62,7 @@ class StaleConversation(InboxError):
     """Somebody else changed the conversation since the page was loaded."""
 
     def __init__(self, conversation: Conversation) -> None:
-        super().__init__("This conversation was changed by someone else; look at it again before changing it.")
+        super().__init__(gettext("This conversation was changed by someone else; look at it again before changing it."))
         self.conversation = conversation
 
 
@@ -227,10 +228,10 @@ def change_state(  # noqa: C901 - one branch per state, in order
     _require(conversation, actor)
     now = now or timezone.now()
     if state not in State.values:
-        raise InboxError("Unknown state.")
+        raise InboxError(gettext("Unknown state."))
     if state == State.SNOOZED:
         if snoozed_until is None or snoozed_until <= now:
-            raise InboxError("Choose a time in the future to snooze until.")
+            raise InboxError(gettext("Choose a time in the future to snooze until."))
     else:
         snoozed_until = None
 
@@ -298,9 +299,9 @@ def assign(
         _may_assign(conversation, actor=actor, assignee=assignee, team=team)
     now = now or timezone.now()
     if assignee is not None and user_in_workspace(workspace=conversation.workspace_id, user=assignee) is None:
-        raise InboxError("That person is not in this workspace.")
+        raise InboxError(gettext("That person is not in this workspace."))
     if team is not None and team.workspace_id != conversation.workspace_id:
-        raise InboxError("That team is not in this workspace.")
+        raise InboxError(gettext("That team is not in this workspace."))
     assignee_id = assignee.pk if assignee else None
     team_id = team.pk if team else None
     with transaction.atomic():
@@ -335,7 +336,7 @@ def override_priority(
     """Set the priority by hand (0–100), or give it back to the computation with None."""
     _require(conversation, actor)
     if priority is not None and not 0 <= priority <= 100:
-        raise InboxError("Priority goes from 0 to 100.")
+        raise InboxError(gettext("Priority goes from 0 to 100."))
     effective = conversation.priority_computed if priority is None else priority
     with transaction.atomic():
         if not _cas(conversation, expected_version, {"priority_override": priority, "priority": effective}):
@@ -356,9 +357,9 @@ def add_note(*, conversation: Conversation, author: User, text: str) -> Internal
     _require(conversation, author)
     text = text.strip()
     if not text:
-        raise InboxError("A note needs text.")
+        raise InboxError(gettext("A note needs text."))
     if len(text) > MAX_NOTE_LENGTH:
-        raise InboxError(f"A note is at most {MAX_NOTE_LENGTH} characters.")
+        raise InboxError(gettext("A note is at most %(n)d characters.") % {"n": MAX_NOTE_LENGTH})
     from communa.inbox.assignment import mentioned_users
 
     with transaction.atomic():
@@ -392,7 +393,7 @@ def open_conversation(*, workspace: Workspace, actor: User, message_id: int) -> 
         .first()
     )
     if message is None:
-        raise InboxError("That message is not in this workspace.")
+        raise InboxError(gettext("That message is not in this workspace."))
     conversation = open_for_message(message, reason=Conversation.Reason.MANUAL)
     record(
         workspace=workspace, actor=actor, action="inbox.opened", target=conversation, data={"message_id": message_id}
@@ -422,7 +423,7 @@ def reply_target(conversation: Conversation) -> tuple[ReplyTarget, Message | Non
             if message is not None:
                 break
     if message is None:
-        raise InboxError("There is no message to answer in this conversation.")
+        raise InboxError(gettext("There is no message to answer in this conversation."))
     meta = message.metadata or {}
     channel = str(meta.get("room_id") or meta.get("channel") or conversation.channel or "")
     thread_external_id = message.thread.external_id if message.thread else ""
@@ -465,11 +466,11 @@ def send_reply(
     _require(conversation, author)
     text = text.strip()
     if not text:
-        raise InboxError("A reply needs text.")
+        raise InboxError(gettext("A reply needs text."))
     if len(text) > MAX_REPLY_LENGTH:
-        raise InboxError(f"A reply is at most {MAX_REPLY_LENGTH} characters.")
+        raise InboxError(gettext("A reply is at most %(n)d characters.") % {"n": MAX_REPLY_LENGTH})
     if state_after not in (None, State.PENDING, State.RESOLVED, State.OPEN):
-        raise InboxError("After sending, a conversation can stay open, wait for the member or be resolved.")
+        raise InboxError(gettext("After sending, a conversation can stay open, wait for the member or be resolved."))
     target, message = reply_target(conversation)
     with transaction.atomic():
         reply = Reply.objects.create(
@@ -522,14 +523,14 @@ def retry_reply(*, reply: Reply, actor: User, text: str) -> Reply:
     conversation = reply.conversation
     _require(conversation, actor)
     if reply.state not in (Reply.State.FAILED, Reply.State.CANCELLED):
-        raise InboxError("Only a reply the platform refused can be edited and sent again.")
+        raise InboxError(gettext("Only a reply the platform refused can be edited and sent again."))
     text = text.strip()
     if not text:
-        raise InboxError("A reply needs text.")
+        raise InboxError(gettext("A reply needs text."))
     target, _ = reply_target(conversation)
     with transaction.atomic():
         if not Reply.objects.filter(pk=reply.pk, state=reply.state).update(attempt=F("attempt") + 1, text=text):
-            raise InboxError("This reply was already sent again.")
+            raise InboxError(gettext("This reply was already sent again."))
         reply.refresh_from_db()
         _enqueue(reply, target)
         record(
@@ -658,7 +659,7 @@ def update_settings(
     current = settings_for(workspace)
     if escalate_after_minutes is not None:
         if not 1 <= escalate_after_minutes <= 7 * 24 * 60:
-            raise InboxError("Escalate after 1 minute to 7 days.")
+            raise InboxError(gettext("Escalate after 1 minute to 7 days."))
         current.escalate_after_minutes = escalate_after_minutes
     if brand_keywords is not None:
         current.brand_keywords = sorted({k.strip() for k in brand_keywords if k.strip()}, key=str.casefold)[:50]
@@ -680,24 +681,27 @@ def update_settings(
 
 
 def create_team(*, workspace: Workspace, actor: User, name: str, users: list[User] = ()) -> Team:  # type: ignore[assignment]
+    from communa.inbox.selectors import forget_picker_options
+
     _manager(workspace, actor)
     name = name.strip()
     if not name:
-        raise InboxError("A team needs a name.")
+        raise InboxError(gettext("A team needs a name."))
     if Team.objects.filter(workspace=workspace, name=name).exists():
-        raise InboxError("There is already a team with that name.")
+        raise InboxError(gettext("There is already a team with that name."))
     with transaction.atomic():
         team = Team.objects.create(workspace=workspace, name=name)
         for user in users:
             add_to_team(team=team, actor=actor, user=user)
         record(workspace=workspace, actor=actor, action="inbox.team_created", target=team)
+        transaction.on_commit(lambda: forget_picker_options(workspace_id=workspace.pk))
     return team
 
 
 def add_to_team(*, team: Team, actor: User, user: User) -> None:
     _manager(team.workspace, actor)
     if user_in_workspace(workspace=team.workspace_id, user=user) is None:
-        raise InboxError("That person is not in this workspace.")
+        raise InboxError(gettext("That person is not in this workspace."))
     TeamMembership.objects.get_or_create(team=team, user=user)
 
 
@@ -718,12 +722,12 @@ def set_assignment_rule(
 ) -> AssignmentRule:
     _manager(workspace, actor)
     if source.workspace_id != workspace.pk or (team is not None and team.workspace_id != workspace.pk):
-        raise InboxError("That source or team is not in this workspace.")
+        raise InboxError(gettext("That source or team is not in this workspace."))
     if strategy not in AssignmentRule.Strategy.values:
-        raise InboxError("Unknown assignment strategy.")
+        raise InboxError(gettext("Unknown assignment strategy."))
     members = set(Membership.objects.filter(workspace=workspace).values_list("user_id", flat=True))
     if any(u.pk not in members for u in users):
-        raise InboxError("Everyone in the rule must be in this workspace.")
+        raise InboxError(gettext("Everyone in the rule must be in this workspace."))
     with transaction.atomic():
         rule, _ = AssignmentRule.objects.update_or_create(
             workspace=workspace, source=source, defaults={"strategy": strategy, "team": team, "is_active": is_active}
@@ -757,9 +761,9 @@ def save_sla_policy(
 
     _manager(workspace, actor)
     if source is not None and source.workspace_id != workspace.pk:
-        raise InboxError("That source is not in this workspace.")
+        raise InboxError(gettext("That source is not in this workspace."))
     if not (1 <= first_response_minutes <= 60 * 24 * 30 and 1 <= next_response_minutes <= 60 * 24 * 30):
-        raise InboxError("Targets go from 1 minute to 30 days.")
+        raise InboxError(gettext("Targets go from 1 minute to 30 days."))
     try:
         BusinessCalendar.build(time_zone=time_zone, business_hours=business_hours, holidays=holidays)
     except InvalidHours as exc:

@@ -18,7 +18,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -28,11 +30,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from communa.accounts.access import membership_for
-from communa.accounts.models import Membership, User
-from communa.connectors.models import Source
-from communa.inbox import listing, saved_replies, selectors, services, suggestions
+from communa.accounts.models import User
+from communa.accounts.roles import Perm, role_has
+from communa.inbox import listing, saved_replies, selectors, services, shared_views, suggestions
 from communa.inbox.listing import InboxFilter
-from communa.inbox.models import Conversation, Reply, SavedReply, Team
+from communa.inbox.models import Conversation, Reply, SavedReply, SharedView, Team
 from communa.inbox.selectors import InboxAccess
 from communa.members.models import Identity
 from communa.stream.models import Message
@@ -85,53 +87,73 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 
 def _list_context(
-    request: HttpRequest, access: InboxAccess, *, selected: int | None = None, people: list[User] | None = None
+    request: HttpRequest, access: InboxAccess, options: selectors.PickerOptions, *, selected: int | None = None
 ) -> dict[str, Any]:
     flt = InboxFilter.from_query(request.GET)
     try:
         page = listing.paginate(
-            listing.filtered(access=access, flt=flt), sort=flt.sort, cursor=request.GET.get("cursor")
+            listing.filtered(access=access, flt=flt).only(*listing.ROW_FIELDS),
+            sort=flt.sort,
+            cursor=request.GET.get("cursor"),
         )
     except listing.InvalidCursor as exc:
         raise Http404 from exc
-    rows = [(c, listing.priority_band(c.priority)) for c in page.items]
     counts = listing.tab_counts(access=access)
     fingerprint = hashlib.sha1(  # noqa: S324 - a change detector, not security
         ";".join(f"{c.pk}:{c.version}:{c.state}:{c.assignee_id}" for c in page.items).encode()
     ).hexdigest()[:16]
+    now = timezone.now()
+    query = flt.query_string()
+    base = reverse("inbox:index", args=[access.workspace.slug])
     return {
         "workspace": access.workspace,
         "access": access,
         "flt": flt,
-        "query": flt.query_string(),
+        "query": query,
         "view": listing.view_of(flt),
-        "view_links": _view_links(access, counts),
-        "rows": rows,
+        "view_links": _view_links(base, counts),
+        "shared_views": _shared_view_links(access, base, options, query),
+        "rows": listing.display_rows(page.items, base_url=base, query=query, now=now),
         "page": page,
         "appending": bool(request.GET.get("cursor")),
         "fingerprint": fingerprint,
         "counts": counts,
         "selected": selected,
         "poll_seconds": LIST_SECONDS,
-        "people": _people(access) if people is None else people,
-        "now": timezone.now(),
+        "people": options.people,
+        "now": now,
     }
 
 
-def _view_links(access: InboxAccess, counts: dict[str, int]) -> list[tuple[str, Any, str, int | None]]:
-    base = reverse("inbox:index", args=[access.workspace.slug])
+def _view_links(base: str, counts: dict[str, int]) -> list[tuple[str, Any, str, int | None]]:
     return [
         (name, label, f"{base}?{urlencode(params)}" if params else base, counts.get(name))
         for name, (label, params) in listing.VIEWS.items()
     ]
 
 
-def _filter_options(access: InboxAccess) -> dict[str, Any]:
-    ws = access.workspace
+def _shared_view_links(
+    access: InboxAccess, base: str, options: selectors.PickerOptions, query: str
+) -> list[dict[str, Any]]:
+    """The workspace's shared views: link, whether the list shows it now, whether this person may remove it."""
+    may_remove_any = role_has(access.role, Perm.REPLY)
+    return [
+        {
+            "pk": v.pk,
+            "name": v.name,
+            "url": f"{base}?{v.query}" if v.query else base,
+            "current": v.query == query,
+            "removable": may_remove_any or v.created_by_id == access.user.pk,
+        }
+        for v in options.shared_views
+    ]
+
+
+def _options_context(options: selectors.PickerOptions) -> dict[str, Any]:
     return {
-        "sources": list(Source.objects.filter(workspace=ws).order_by("name").values_list("pk", "name")),
-        "teams": list(Team.objects.filter(workspace=ws).order_by("name").values_list("pk", "name")),
-        "people": _people(access),
+        "sources": options.sources,
+        "teams": options.teams,
+        "people": options.people,
         "states": Conversation.State.choices,
         "priorities": listing.PRIORITY_LABELS,
         "sorts": listing.SORT_LABELS,
@@ -139,26 +161,29 @@ def _filter_options(access: InboxAccess) -> dict[str, Any]:
     }
 
 
-def _people(access: InboxAccess) -> list[User]:
-    """People conversations can be given to: the workspace's members who have an inbox."""
-    memberships = (
-        Membership.objects.filter(workspace=access.workspace).select_related("user").order_by("user__username")
-    )
-    return [m.user for m in memberships if selectors.inbox_scope(m.role) is not None]
+def _fragment(request: HttpRequest, access: InboxAccess, template: str, context: dict[str, Any]) -> HttpResponse:
+    """An HTMX fragment, rendered without the context processors: their workspace switcher and navigation are
+    for full pages and cost a query on every poll. A fragment gets the two things it uses from them."""
+    context = {
+        **context,
+        "csrf_token": get_token(request),
+        "current_perms": frozenset(p.value for p in Perm if role_has(access.role, p)),
+    }
+    return HttpResponse(render_to_string(template, context))
 
 
 @login_required
 @require_GET
 @_inbox
 def index(request: HttpRequest, access: InboxAccess) -> HttpResponse:
+    options = selectors.picker_options(workspace=access.workspace)
     if _is_htmx(request) and request.headers.get("HX-Target") in {"inbox-list", "inbox-more"}:
-        context = _list_context(request, access)
+        context = _list_context(request, access, options)
         if request.GET.get("fingerprint") == context["fingerprint"] and not context["appending"]:
             return HttpResponse(status=204)  # the poll found nothing new: HTMX leaves the list alone
-        return render(request, "inbox/partials/list.html", context)
-    options = _filter_options(access)
-    context = _list_context(request, access, people=options["people"])
-    return render(request, "inbox/index.html", {**context, **options})
+        return _fragment(request, access, "inbox/partials/list.html", context)
+    context = _list_context(request, access, options)
+    return render(request, "inbox/index.html", {**context, **_options_context(options)})
 
 
 # --- one conversation ---------------------------------------------------------------------------------------
@@ -181,11 +206,9 @@ def _member_context(conversation: Conversation) -> dict[str, Any]:
     return {"identities": identities, "recent": recent, "past": selectors.past_conversations(conversation=conversation)}
 
 
-def _live_fingerprint(conversation: Conversation) -> str:
-    replies = Reply.objects.filter(conversation=conversation).order_by("-updated_at").values_list("updated_at", "state")
-    newest_reply = replies.first()
-    notes = conversation.notes.order_by("-id").values_list("id", flat=True).first()
-    raw = f"{conversation.version}:{conversation.message_count}:{conversation.updated_at}:{newest_reply}:{notes}"
+def _live_fingerprint(conversation: Conversation, changes: selectors.Changes) -> str:
+    reply = f"{changes.reply_at.isoformat()}:{changes.reply_state}" if changes.reply_at else ""
+    raw = f"{conversation.version}:{conversation.message_count}:{conversation.updated_at}:{reply}:{changes.note_id}"
     return hashlib.sha1(raw.encode()).hexdigest()[:16]  # noqa: S324 - a change detector
 
 
@@ -198,24 +221,35 @@ def _draft(request: HttpRequest, conversation: Conversation) -> str:
     return ""
 
 
-def _conversation_context(request: HttpRequest, access: InboxAccess, conversation: Conversation) -> dict[str, Any]:
-    user = access.user
-    first_response = conversation.first_response_at - conversation.opened_at if conversation.first_response_at else None
+def _conversation_context(
+    request: HttpRequest, access: InboxAccess, conversation: Conversation, options: selectors.PickerOptions
+) -> dict[str, Any]:
+    timeline = selectors.timeline(conversation=conversation)
     return {
         "workspace": access.workspace,
         "access": access,
         "conversation": conversation,
-        "band": listing.priority_band(conversation.priority),
-        "timeline": selectors.timeline(conversation=conversation),
-        "composing": selectors.others_composing(conversation=conversation, user=user),
-        "first_response": first_response,
-        "resolution": conversation.resolved_at - conversation.opened_at if conversation.resolved_at else None,
-        "live": _live_fingerprint(conversation),
+        "timeline": timeline,
+        "composing": selectors.others_composing(conversation=conversation, user=access.user),
+        "live": _live_fingerprint(conversation, selectors.changes_in(timeline)),
         "live_seconds": LIVE_SECONDS,
         "query": InboxFilter.from_query(request.GET).query_string(),
-        "now": timezone.now(),
         "draft": _draft(request, conversation),
+        **_header_context(conversation, options),
         **_member_context(conversation),
+    }
+
+
+def _header_context(conversation: Conversation, options: selectors.PickerOptions) -> dict[str, Any]:
+    """What the conversation's header shows besides the conversation: its band, durations and the pickers."""
+    opened = conversation.opened_at
+    return {
+        "band": listing.priority_band(conversation.priority),
+        "first_response": conversation.first_response_at - opened if conversation.first_response_at else None,
+        "resolution": conversation.resolved_at - opened if conversation.resolved_at else None,
+        "people": options.people,
+        "teams": options.teams,
+        "now": timezone.now(),
     }
 
 
@@ -224,11 +258,12 @@ def _conversation_context(request: HttpRequest, access: InboxAccess, conversatio
 @_inbox
 def conversation(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
     conv = _conversation(access, conversation_id)
-    context = _conversation_context(request, access, conv)
-    context.update(_filter_options(access))
+    options = selectors.picker_options(workspace=access.workspace)
+    context = _conversation_context(request, access, conv, options)
     if _is_htmx(request) and request.headers.get("HX-Target") == "inbox-conversation":
-        return render(request, "inbox/partials/conversation.html", context)
-    context.update(_list_context(request, access, selected=conv.pk, people=context["people"]))
+        return _fragment(request, access, "inbox/partials/conversation.html", context)
+    context.update(_options_context(options))
+    context.update(_list_context(request, access, options, selected=conv.pk))
     return render(request, "inbox/index.html", context)
 
 
@@ -236,25 +271,26 @@ def conversation(request: HttpRequest, access: InboxAccess, conversation_id: int
 @require_GET
 @_inbox
 def live(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
-    """The open conversation's poll: who else is replying, and the timeline again when something changed."""
-    conv = _conversation(access, conversation_id)
-    fingerprint = _live_fingerprint(conv)
+    """The open conversation's poll: who else is replying, and the timeline again when something changed.
+    Unchanged, it costs the conversation (with its newest reply and note folded in) and who is composing."""
+    conv = selectors.get_conversation(access=access, conversation_id=conversation_id, with_changes=True)
+    fingerprint = _live_fingerprint(conv, selectors.Changes.of(conv))
     changed = request.GET.get("v") != fingerprint
     context: dict[str, Any] = {
         "workspace": access.workspace,
+        "access": access,
         "conversation": conv,
         "composing": selectors.others_composing(conversation=conv, user=access.user),
         "live": fingerprint,
         "live_seconds": LIVE_SECONDS,
         "changed": changed,
+        "query": InboxFilter.from_query(request.GET).query_string(),
         "now": timezone.now(),
     }
     if changed:
         context["timeline"] = selectors.timeline(conversation=conv)
-        context["band"] = listing.priority_band(conv.priority)
-        context["first_response"] = conv.first_response_at - conv.opened_at if conv.first_response_at else None
-        context["resolution"] = conv.resolved_at - conv.opened_at if conv.resolved_at else None
-    return render(request, "inbox/partials/live.html", context)
+        context.update(_header_context(conv, selectors.picker_options(workspace=access.workspace)))
+    return _fragment(request, access, "inbox/partials/live.html", context)
 
 
 @login_required
@@ -283,6 +319,39 @@ def saved_reply_picker(request: HttpRequest, access: InboxAccess, conversation_i
     found = saved_replies.search(workspace=access.workspace, query=request.GET.get("q", "")[:60], limit=8)
     items = [(s, saved_replies.render(saved_reply=s, conversation=conv, user=access.user)) for s in found]
     return render(request, "inbox/partials/saved_replies.html", {"items": items, "conversation": conv})
+
+
+# --- shared views ----------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@_inbox
+def share_view(request: HttpRequest, access: InboxAccess) -> HttpResponse:
+    """Share the filter of the form (the list's filter panel) with the team under a name."""
+    params = {k: request.POST.get(k, "") for k in request.POST if k not in {"name", "csrfmiddlewaretoken"}}
+    try:
+        view = shared_views.share_view(
+            workspace=access.workspace, actor=access.user, name=request.POST.get("name", ""), params=params
+        )
+    except services.InboxError as exc:
+        messages.error(request, str(exc))
+        return _back(request, access)
+    messages.success(request, _("“%(name)s” is now a view for the whole team.") % {"name": view.name})
+    base = reverse("inbox:index", args=[access.workspace.slug])
+    return redirect(f"{base}?{view.query}" if view.query else base)
+
+
+@login_required
+@require_POST
+@_inbox
+def remove_view(request: HttpRequest, access: InboxAccess, view_id: int) -> HttpResponse:
+    view = SharedView.objects.filter(workspace=access.workspace, pk=view_id).first()
+    if view is None:
+        raise Http404
+    shared_views.remove_view(view=view, actor=access.user)
+    messages.success(request, _("The shared view “%(name)s” was removed.") % {"name": view.name})
+    return redirect(reverse("inbox:index", args=[access.workspace.slug]))
 
 
 # --- writes ----------------------------------------------------------------------------------------------------

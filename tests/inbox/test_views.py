@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from communa.accounts.models import User, Workspace
 from communa.connectors.models import Source
@@ -50,7 +51,7 @@ def url(name: str, *args: Any) -> str:
 
 
 def listed(response: Any) -> list[int]:
-    return [row.pk for row, _band in response.context["rows"]]
+    return [row.pk for row in response.context["rows"]]
 
 
 def test_the_list_is_most_urgent_first_and_escapes_platform_text(
@@ -177,23 +178,43 @@ def test_query_counts_are_pinned(
         if i % 3 == 0:
             Conversation.objects.filter(pk=conv.pk).update(assignee=manager, team=team)
     login(client, manager)
-    client.get(url("index"))  # warm the session
-    # session, user, membership, the page of rows, the capped tab counts (one UNION ALL), people, sources,
-    # teams, and the navigation's permissions
-    with django_assert_num_queries(9):
+    # The first page of a workspace reads the pickers (people, teams, sources, shared views: 4 queries) and
+    # caches them.
+    with django_assert_num_queries(10):
         client.get(url("index"))
-    with django_assert_num_queries(7):
+    # session, user, membership, the page of rows, the capped tab counts (one UNION ALL), the navigation's
+    # workspaces and permissions
+    with django_assert_num_queries(6):
+        client.get(url("index"))
+    # a fragment is rendered without the navigation
+    with django_assert_num_queries(5):
         client.get(url("index"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="inbox-list")
     conv = Conversation.objects.filter(workspace=workspace).order_by("pk").first()
     assert conv is not None
     for i in range(5):
         services.add_note(conversation=conv, author=manager, text=f"note {i} @marco")
-    # + the conversation, its timeline (replies, items, notes and their mentions, activity), who is composing,
-    # the live fingerprint (2), identities, recent activity, past conversations (the list pane as above)
-    with django_assert_num_queries(21):
-        client.get(url("conversation", conv.pk))
-    with django_assert_num_queries(19):
+    # session, user, membership, the conversation, its timeline (replies, items, notes and their mentions,
+    # activity), who is composing, identities, recent activity, past conversations; the full page adds the list
+    # pane's two and the navigation
+    with django_assert_num_queries(16):
+        page = client.get(url("conversation", conv.pk))
+    with django_assert_num_queries(13):
         client.get(url("conversation", conv.pk), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="inbox-conversation")
+    # the live poll when nothing changed: the conversation with its newest reply and note folded in, and who
+    # is composing
+    with django_assert_num_queries(5):
+        live = client.get(url("live", conv.pk), {"v": page.context["live"]}, HTTP_HX_REQUEST="true")
+    assert live.context["changed"] is False
+
+
+def test_a_new_team_shows_in_the_pickers_at_once(
+    client: Client, manager: User, workspace: Workspace, django_capture_on_commit_callbacks: Any
+) -> None:
+    login(client, manager)
+    assert client.get(url("index")).context["teams"] == []  # cached for OPTIONS_SECONDS from here
+    with django_capture_on_commit_callbacks(execute=True):
+        team = services.create_team(workspace=workspace, actor=manager, name="Billing")
+    assert client.get(url("index")).context["teams"] == [(team.pk, "Billing")]
 
 
 def test_assign_state_priority_note_and_reply(
@@ -329,3 +350,28 @@ def test_roles_without_an_inbox_and_outsiders(
     assert client.get(rival).status_code == 404
     assert not Reply.objects.exists()
     assert Member.objects.filter(is_staff=True).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("it", "Una risposta deve avere un testo."),
+        ("es", "Una respuesta necesita texto."),
+        ("ru", "Ответу нужен текст."),
+    ],
+)
+def test_reply_and_note_errors_are_translated(
+    client: Client, manager: User, convs: dict[str, Conversation], language: str, expected: str
+) -> None:
+    login(client, manager)
+    response = client.post(url("reply", convs["reset"].pk), {"text": " "}, follow=True, HTTP_ACCEPT_LANGUAGE=language)
+    assert expected in response.content.decode()
+    note = {"it": "Una nota deve avere un testo.", "es": "Una nota necesita texto.", "ru": "Заметке нужен текст."}
+    response = client.post(url("note", convs["reset"].pk), {"text": ""}, follow=True, HTTP_ACCEPT_LANGUAGE=language)
+    assert note[language] in response.content.decode()
+    with translation.override(language):
+        too_long = "x" * (services.MAX_REPLY_LENGTH + 1)
+        with pytest.raises(services.InboxError, match=str(services.MAX_REPLY_LENGTH)) as raised:
+            services.send_reply(conversation=convs["reset"], author=manager, text=too_long)
+        assert "reply is at most" not in str(raised.value)  # the message itself is translated
+    assert not Reply.objects.exists()

@@ -21,12 +21,18 @@ def _die_with_parent() -> None:
 
 
 class Command(BaseCommand):
-    help = "Serve Communa (ASGI) and run a worker beside it, in one process tree."
+    help = "Serve Communa (ASGI, --workers processes) and run a worker beside it, in one process tree."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--host", default=os.environ.get("COMMUNA_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("COMMUNA_PORT", "8000")))
         parser.add_argument("--no-worker", action="store_true", help="serve only; run `communa worker` elsewhere")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("COMMUNA_WEB_WORKERS", "1")),
+            help="web server processes (default 1; one per core on a busy install, with COMMUNA_DATABASE_POOL)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         worker = None if options["no_worker"] else self._start_worker()
@@ -39,6 +45,7 @@ class Command(BaseCommand):
                 port=options["port"],
                 log_level="warning",
                 timeout_graceful_shutdown=5,
+                workers=max(1, options["workers"]),
             )
         finally:
             if worker is not None:
