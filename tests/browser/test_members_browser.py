@@ -41,6 +41,8 @@ def test_accept_a_suggestion_then_open_the_merged_profile(page: Any, workspace: 
     card = page.locator(f"#suggestion-{suggestion.pk}")
     assert "Same email address: dmitry@example.org" in card.inner_text()
     assert "Similar names: Dmitry Volkov / Дмитрий Волков" in card.inner_text()
+    # The cards are an ordered list (best first) but show no list numbers beside them.
+    assert card.evaluate("li => getComputedStyle(li.parentElement).listStyleType") == "none"
     card.get_by_role("button", name="Merge: same person").click()
     page.wait_for_url("**/w/acme/members/suggestions/")
     assert "Merged into" in page.locator(".messages, [role=status], .alert").first.inner_text()
