@@ -159,12 +159,17 @@ def conversation_list(  # noqa: C901 - one branch per filter
     return qs.select_related("member", "assignee", "team", "source").order_by(*SORTS.get(sort, SORTS["priority"]))
 
 
-def get_conversation(*, access: InboxAccess, conversation_id: int, with_changes: bool = False) -> Conversation:
+FOR_WRITES = ("member", "assignee", "team", "source", "thread", "sla_policy", "resolved_by")
+FOR_PAGE = ("member", "source", "sla_policy")  # what the conversation's templates read
+
+
+def get_conversation(
+    *, access: InboxAccess, conversation_id: int, with_changes: bool = False, related: tuple[str, ...] = FOR_WRITES
+) -> Conversation:
     """One conversation the person may see, or 404 (another workspace's id, or not theirs to see).
-    `with_changes` folds in what the live poll compares (Changes.of), so an unchanged poll reads one row."""
-    qs = visible(access=access).select_related(
-        "member", "assignee", "team", "source", "thread", "sla_policy", "resolved_by"
-    )
+    `with_changes` folds in what the live poll compares (Changes.of), so an unchanged poll reads one row;
+    `related=FOR_PAGE` joins only what the page shows (each join is columns to compile, fetch and build)."""
+    qs = visible(access=access).select_related(*related)
     if with_changes:
         replies = Reply.objects.filter(conversation=OuterRef("pk")).order_by("-updated_at", "-id")
         qs = qs.annotate(

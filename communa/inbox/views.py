@@ -86,9 +86,8 @@ def _is_htmx(request: HttpRequest) -> bool:
 # --- the list --------------------------------------------------------------------------------------------
 
 
-def _list_context(
-    request: HttpRequest, access: InboxAccess, options: selectors.PickerOptions, *, selected: int | None = None
-) -> dict[str, Any]:
+def _rows_page(request: HttpRequest, access: InboxAccess) -> tuple[InboxFilter, listing.Page, str]:
+    """The filter, the page of rows and its fingerprint (ids, versions, states, assignees: what the poll compares)."""
     flt = InboxFilter.from_query(request.GET)
     try:
         page = listing.paginate(
@@ -98,31 +97,50 @@ def _list_context(
         )
     except listing.InvalidCursor as exc:
         raise Http404 from exc
-    counts = listing.tab_counts(access=access)
     fingerprint = hashlib.sha1(  # noqa: S324 - a change detector, not security
         ";".join(f"{c.pk}:{c.version}:{c.state}:{c.assignee_id}" for c in page.items).encode()
     ).hexdigest()[:16]
+    return flt, page, fingerprint
+
+
+def _list_context(
+    request: HttpRequest,
+    access: InboxAccess,
+    options: selectors.PickerOptions,
+    *,
+    selected: int | None = None,
+    rows: tuple[InboxFilter, listing.Page, str] | None = None,
+    with_views: bool = True,
+) -> dict[str, Any]:
+    """The list pane; `with_views` adds the views above it with their counts (the full page: the list's own
+    fragment has no views, so its poll does not count)."""
+    flt, page, fingerprint = rows or _rows_page(request, access)
     now = timezone.now()
     query = flt.query_string()
     base = reverse("inbox:index", args=[access.workspace.slug])
-    return {
+    context = {
         "workspace": access.workspace,
         "access": access,
         "flt": flt,
         "query": query,
-        "view": listing.view_of(flt),
-        "view_links": _view_links(base, counts),
-        "shared_views": _shared_view_links(access, base, options, query),
         "rows": listing.display_rows(page.items, base_url=base, query=query, now=now),
         "page": page,
         "appending": bool(request.GET.get("cursor")),
         "fingerprint": fingerprint,
-        "counts": counts,
         "selected": selected,
         "poll_seconds": LIST_SECONDS,
         "people": options.people,
         "now": now,
     }
+    if with_views:
+        counts = listing.tab_counts(access=access)
+        context |= {
+            "counts": counts,
+            "view": listing.view_of(flt),
+            "view_links": _view_links(base, counts),
+            "shared_views": _shared_view_links(access, base, options, query),
+        }
+    return context
 
 
 def _view_links(base: str, counts: dict[str, int]) -> list[tuple[str, Any, str, int | None]]:
@@ -176,12 +194,14 @@ def _fragment(request: HttpRequest, access: InboxAccess, template: str, context:
 @require_GET
 @_inbox
 def index(request: HttpRequest, access: InboxAccess) -> HttpResponse:
-    options = selectors.picker_options(workspace=access.workspace)
     if _is_htmx(request) and request.headers.get("HX-Target") in {"inbox-list", "inbox-more"}:
-        context = _list_context(request, access, options)
-        if request.GET.get("fingerprint") == context["fingerprint"] and not context["appending"]:
+        rows = _rows_page(request, access)
+        if request.GET.get("fingerprint") == rows[2] and not request.GET.get("cursor"):
             return HttpResponse(status=204)  # the poll found nothing new: HTMX leaves the list alone
+        options = selectors.picker_options(workspace=access.workspace)
+        context = _list_context(request, access, options, rows=rows, with_views=False)
         return _fragment(request, access, "inbox/partials/list.html", context)
+    options = selectors.picker_options(workspace=access.workspace)
     context = _list_context(request, access, options)
     return render(request, "inbox/index.html", {**context, **_options_context(options)})
 
@@ -257,7 +277,7 @@ def _header_context(conversation: Conversation, options: selectors.PickerOptions
 @require_GET
 @_inbox
 def conversation(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
-    conv = _conversation(access, conversation_id)
+    conv = selectors.get_conversation(access=access, conversation_id=conversation_id, related=selectors.FOR_PAGE)
     options = selectors.picker_options(workspace=access.workspace)
     context = _conversation_context(request, access, conv, options)
     if _is_htmx(request) and request.headers.get("HX-Target") == "inbox-conversation":
@@ -273,7 +293,9 @@ def conversation(request: HttpRequest, access: InboxAccess, conversation_id: int
 def live(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
     """The open conversation's poll: who else is replying, and the timeline again when something changed.
     Unchanged, it costs the conversation (with its newest reply and note folded in) and who is composing."""
-    conv = selectors.get_conversation(access=access, conversation_id=conversation_id, with_changes=True)
+    conv = selectors.get_conversation(
+        access=access, conversation_id=conversation_id, with_changes=True, related=selectors.FOR_PAGE
+    )
     fingerprint = _live_fingerprint(conv, selectors.Changes.of(conv))
     changed = request.GET.get("v") != fingerprint
     context: dict[str, Any] = {
