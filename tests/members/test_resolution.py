@@ -236,3 +236,24 @@ def test_a_bluesky_handle_is_ambiguous_when_both_spellings_are_other_people(work
 
     suggestions = {pair(s): s.score for s in MergeSuggestion.objects.filter(workspace=workspace)}
     assert suggestions == {tuple(sorted((dot.member_id, dot_matrix.member_id))): 0.7}
+
+
+@pytest.mark.parametrize("first", ["shorter", "longer"])
+def test_incremental_generation_finds_numbered_variants(workspace: Workspace, first: str) -> None:
+    from communa.members.services import process_ingested
+    from communa.stream.models import Message
+
+    handles = {"shorter": ("irc:libera.chat", "ana_lima82"), "longer": ("discourse:forum", "ana_lima8217")}
+    second = "longer" if first == "shorter" else "shorter"
+    old = say(workspace, handles[first][0], handles[first][1], handle=handles[first][1])
+    process_ingested(workspace=workspace, message_ids=list(Message.objects.values_list("id", flat=True)))
+    new = say(workspace, handles[second][0], handles[second][1], handle=handles[second][1])
+
+    result = process_ingested(
+        workspace=workspace, message_ids=list(Message.objects.filter(identity=new).values_list("id", flat=True))
+    )
+
+    assert result.suggested == 1
+    suggestion = MergeSuggestion.objects.get(workspace=workspace)
+    assert pair(suggestion) == tuple(sorted((old.member_id, new.member_id)))
+    assert suggestion.reasons[0]["code"] == "handle_variant"
