@@ -229,7 +229,7 @@ def _build(workspace: Workspace, rollup: SegmentRollup, progress: Progress | Non
             _insert_counters(workspace, rollup, first, last)
         _progress(rollup, 2 + i, total, progress)
     if span["lo"] is not None:
-        refresh_rollup_active(workspace, rollup, span["lo"], max(span["hi"], today(workspace)))
+        refresh_rollup_active(workspace, rollup, span["lo"], max(span["hi"], today(workspace)), step=92)
     _analyze()
     current = Segment.objects.filter(pk=segment.pk).values_list("filter", flat=True).first()
     final = Status.READY if current == definition else Status.PENDING  # redefined meanwhile: build again
