@@ -231,3 +231,95 @@ def test_events_are_dispatched_once_to_their_subscribers(fake_source: Source) ->
     assert dispatch_pending(subscribers=table) == 2
     assert dispatch_pending(subscribers=table) == 0
     assert seen_events == list(DomainEvent.objects.order_by("id").values_list("pk", flat=True))
+
+
+fast_seen: list[int] = []
+main_seen: list[int] = []
+
+
+def record_fast(event: DomainEvent) -> None:
+    fast_seen.append(event.pk)
+
+
+def record_main(event: DomainEvent) -> None:
+    main_seen.append(event.pk)
+    if event.data.get("fail"):
+        raise RuntimeError("a broken main-lane subscriber")
+
+
+@pytest.fixture
+def two_lanes(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    from communa.events import dispatch
+
+    table = {"thing.happened": ["tests.test_worker.record_main", "tests.test_worker.record_fast"]}
+    monkeypatch.setattr(dispatch, "SUBSCRIBERS", table)
+    monkeypatch.setattr(dispatch, "FAST_LANE", frozenset({"tests.test_worker.record_fast"}))
+    fast_seen.clear()
+    main_seen.clear()
+    return table
+
+
+@pytest.mark.django_db
+def test_the_fast_lane_runs_without_waiting_for_the_main_lane(workspace: Workspace, two_lanes: object) -> None:
+    from communa.events.dispatch import dispatch_fast, dispatch_main
+    from communa.events.services import emit
+
+    first = emit(workspace_id=workspace.pk, name="thing.happened", data={"fail": True})
+    other = emit(workspace_id=workspace.pk, name="other.thing", data={})
+    assert (first.fast_pending, other.fast_pending) == (True, False)
+
+    assert dispatch_fast() == 1
+    assert (fast_seen, main_seen) == ([first.pk], [])
+    with pytest.raises(RuntimeError):
+        dispatch_main()  # a failing main-lane subscriber: the event stays undispatched on the main lane ...
+    assert DomainEvent.objects.get(pk=first.pk).dispatched_at is None
+
+    second = emit(workspace_id=workspace.pk, name="thing.happened", data={})
+    assert dispatch_fast() == 1  # ... and the fast lane goes on
+    assert dispatch_fast() == 0  # each event once
+    assert fast_seen == [first.pk, second.pk]
+
+
+@pytest.mark.django_db
+def test_dispatch_pending_runs_both_lanes_once(workspace: Workspace, two_lanes: object) -> None:
+    from communa.events.services import emit
+
+    event = emit(workspace_id=workspace.pk, name="thing.happened", data={})
+    assert dispatch_pending() == 1
+    assert dispatch_pending() == 0
+    assert (fast_seen, main_seen) == ([event.pk], [event.pk])
+    event.refresh_from_db()
+    assert event.fast_pending is False
+    assert event.dispatched_at is not None
+
+
+@transactional
+def test_a_commit_wakes_the_dispatcher_threads_of_its_process(workspace: Workspace, two_lanes: object) -> None:
+    from django.db import transaction
+
+    from communa.events.services import emit
+    from communa.server.worker import start_dispatchers
+
+    stop = threading.Event()
+    threads = start_dispatchers(stop, idle=60.0)  # no idle poll within the test: only the wake-up can dispatch
+    try:
+        assert wait_for(lambda: len(dispatch_lanes_registered()) == 2)
+        with transaction.atomic():
+            event = emit(workspace_id=workspace.pk, name="thing.happened", data={})
+        assert wait_for(lambda: fast_seen == [event.pk] and main_seen == [event.pk], timeout=5)
+    finally:
+        stop.set()
+        from communa.events.dispatch import wake_local
+
+        wake_local()
+        for thread in threads:
+            thread.join(5)
+    assert not any(t.is_alive() for t in threads)
+    assert dispatch_lanes_registered() == []
+    connections.close_all()
+
+
+def dispatch_lanes_registered() -> list[str]:
+    from communa.events import dispatch
+
+    return sorted(dispatch._local)

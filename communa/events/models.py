@@ -15,9 +15,13 @@ class DomainEvent(models.Model):
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # True while the event waits for the fast lane (subscribers in events/subscribers.py FAST_LANE): set at emit
+    # for events that have such subscribers, cleared by the fast lane's claim.
+    fast_pending = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
+            models.Index(fields=["id"], name="event_fast_pending", condition=models.Q(fast_pending=True)),
             models.Index(fields=["created_at"], name="event_pending", condition=models.Q(dispatched_at=None)),
             models.Index(fields=["workspace", "name", "-created_at"], name="event_ws_name"),
         ]

@@ -3,6 +3,10 @@
 Each subscriber is the import path of a function taking the DomainEvent; it must be idempotent, because
 a crash between running it and marking the event dispatched runs it again. Later issues add lines here
 (enrichment on messages.ingested, inbox triage, analytics rollups, outbound webhooks, automations).
+
+Two lanes (events/dispatch.py): the subscribers listed in FAST_LANE run on a dispatcher of their own, so that
+what must happen within a second of a post (a rule removing it) never waits behind the others' work; every
+other subscriber runs on the main lane, in the table's order.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ SUBSCRIBERS: dict[str, list[str]] = {
     ],
     # Signals are stored: moderation rules and inbox triage read them (their subscribers are added here).
     "messages.enriched": [
-        "communa.moderation.tasks.on_messages_enriched",  # rules (first: removal latency), appeals by code, conflicts
+        "communa.moderation.tasks.on_messages_enriched",  # rules that read signals (fast lane)
+        "communa.moderation.tasks.on_messages_enriched_followups",  # appeals quoting a code, conflict warning
         "communa.members.engagement.tasks.on_messages_enriched",  # activity, engagement score, levels, facts
         "communa.inbox.tasks.on_messages_enriched",  # inbox triage: open/update conversations, responses
     ],
@@ -66,3 +71,11 @@ for _event, _subscriber in (
 # Moderation: the outbox's answers about its platform actions (filtered on origin "moderation.action:").
 for _event in ("outbox.sent", "outbox.failed", "outbox.unknown"):
     SUBSCRIBERS.setdefault(_event, []).append("communa.moderation.tasks.on_outbox_event")
+
+# The fast lane: subscribers whose latency people see, that stay quick (no model inference, no scans).
+FAST_LANE: frozenset[str] = frozenset(
+    {
+        "communa.moderation.tasks.on_messages_ingested",  # text rules at ingest: send → removal p50 < 200 ms
+        "communa.moderation.tasks.on_messages_enriched",  # rules that read signals: scores, flags, sentiment
+    }
+)

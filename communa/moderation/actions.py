@@ -278,16 +278,15 @@ def _local(decision: Decision, step: Step, message: Message | None, *, strike_da
                 explanation=decision.explanation,
             )
     elif step.action == A.STRIKE and decision.member_id is not None:
-        Strike.objects.get_or_create(
+        # carry_out runs once, on the decision decide() has just created: it has no strike yet.
+        Strike.objects.create(
             decision=decision,
-            defaults={
-                "workspace_id": decision.workspace_id,
-                "member_id": decision.member_id,
-                "rule": decision.rule,
-                "reason": (decision.reason or decision.summary)[:500],
-                "created_by": decision.moderator,
-                "expires_at": timezone.now() + timedelta(days=strike_days),
-            },
+            workspace_id=decision.workspace_id,
+            member_id=decision.member_id,
+            rule=decision.rule,
+            reason=(decision.reason or decision.summary)[:500],
+            created_by=decision.moderator,
+            expires_at=timezone.now() + timedelta(days=strike_days),
         )
     elif step.action == A.TAG and decision.member_id is not None and step.tag:
         from communa.members.annotations import add_tags

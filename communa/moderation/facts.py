@@ -57,6 +57,7 @@ def _query(workspace_id: int) -> object:
             "source__id",
             "source__kind",
             "source__name",
+            "source__workspace_id",  # the outbox checks it: no deferred load per removal
             "identity__id",
             "identity__first_seen_at",
             "identity__is_bot",

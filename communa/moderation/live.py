@@ -12,10 +12,11 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from communa.accounts.models import Workspace
@@ -50,6 +51,7 @@ class _Live:
     compiled: CompiledRuleSet
     window: RateWindow | None
     early: CompiledRuleSet  # the rules that do not wait for enrichment
+    late: CompiledRuleSet  # the rules that do (score, flag, sentiment, language)
     synced_until: datetime | None = None
     workspace: Workspace | None = None
 
@@ -105,6 +107,12 @@ def text_only(compiled: CompiledRuleSet) -> CompiledRuleSet:
     return dataclasses.replace(compiled, rules=rules)
 
 
+def signals_only(compiled: CompiledRuleSet) -> CompiledRuleSet:
+    """The rules that wait for enrichment (the others disabled): what is left to do once the early pass ran."""
+    rules = tuple(r if needs_signals(r.when) else r.with_mode(Mode.DISABLED) for r in compiled.rules)
+    return dataclasses.replace(compiled, rules=rules)
+
+
 def _live_for(workspace_id: int) -> tuple[RuleSet, _Live] | None:
     config = ModerationSettings.objects.filter(workspace_id=workspace_id).select_related("active_rule_set").first()
     if config is None or config.active_rule_set is None:
@@ -115,7 +123,7 @@ def _live_for(workspace_id: int) -> tuple[RuleSet, _Live] | None:
         if live is None or live.rule_set_id != rule_set.pk:
             compiled = compile_with_modes(rule_set)
             window = compiled.new_rate_window() if _uses_rate(compiled) else None
-            live = _Live(rule_set.pk, compiled, window, text_only(compiled))
+            live = _Live(rule_set.pk, compiled, window, text_only(compiled), signals_only(compiled))
             _cache[workspace_id] = live
     return rule_set, live
 
@@ -170,14 +178,15 @@ def steps_for(  # noqa: C901 — one branch per action kind
     return steps
 
 
-def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool = False) -> int:
+def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool = False, late: bool = False) -> int:
     """Evaluate the live rule set on these messages; return how many decisions were made (log-only included).
 
-    `early`: right after ingest, before enrichment, only the rules that need no signals. After enrichment every
-    rule runs; a rule that already decided on a message at ingest decides nothing again (one per message+rule).
+    `early`: right after ingest, before enrichment, only the rules that need no signals. `late`: after
+    enrichment, only the rules that need them (the early pass did the rest). Neither: every rule; a rule that
+    already decided on a message decides nothing again (one decision per message and rule).
     """
     from communa.moderation.rules import evaluate
-    from communa.moderation.services import decide
+    from communa.moderation.services import decide, settings_for, standing_for
 
     found = _live_for(workspace_id)
     if found is None:
@@ -192,9 +201,11 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
     live.workspace = workspace
     made = 0
     urgent: list[str] = []
+    strike_days = settings_for(workspace).strike_days
+    standing = standing_for([m.pk for m in messages])
     all_facts = facts_module.facts_for(messages, workspace_id=workspace_id, now=now)
     for message, message_facts in zip(messages, all_facts, strict=True):
-        matches = evaluate(live.early if early else live.compiled, message_facts, live.window)
+        matches = evaluate(live.early if early else live.late if late else live.compiled, message_facts, live.window)
         for match in matches:
             steps = steps_for(match, live.compiled, message, message_facts)  # decide() drops repeats
             explanation = {
@@ -217,18 +228,48 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
                 reason=match.explanation.guideline or match.rule_name,
                 dedupe_key=f"rule-{message.pk}-{match.rule_id}"[:200],
                 now=timezone.now(),
+                strike_days=strike_days,
+                standing=standing,
             )
             if decision is not None:
                 made += 1
                 if decision.live:
                     urgent.extend(
-                        decision.actions.filter(action__in=URGENT, state=DecisionAction.State.PENDING)
-                        .exclude(outbox_key="")
-                        .values_list("outbox_key", flat=True)
+                        a.outbox_key
+                        for a in decision.carried_out
+                        if a.action in URGENT and a.state == DecisionAction.State.PENDING and a.outbox_key
                     )
     if urgent:
-        transaction.on_commit(lambda: deliver_now(workspace_id, urgent))
+        transaction.on_commit(lambda: deliver_soon(workspace_id, urgent))
     return made
+
+
+DELIVERY_THREADS = 8
+_pool: ThreadPoolExecutor | None = None
+
+
+def deliver_soon(workspace_id: int, keys: Sequence[str]) -> None:
+    """deliver_now on one of a few threads of this process, so that the event dispatcher goes on with the next
+    batch while the platform answers: a redaction takes Synapse ~70 ms on a quiet machine and several hundred
+    under load, so at 20 removals/s one thread could not keep up. Up to DELIVERY_THREADS removals are in flight
+    at once, each with the outbox's own claim."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="moderation-deliver")
+        pool = _pool
+    for key in keys:
+        pool.submit(_deliver_on_thread, workspace_id, [key])
+
+
+def _deliver_on_thread(workspace_id: int, keys: Sequence[str]) -> None:
+    # The thread keeps its connection between items (closing it after each, as CONN_MAX_AGE=0 would on SQLite,
+    # costs a reconnect and a cold page cache per removal); a broken one is dropped and reopened next time.
+    try:
+        deliver_now(workspace_id, keys)
+    except Exception:
+        logger.exception("moderation: delivering %s failed; the outbox task will", keys)
+        connections.close_all()  # this thread's
 
 
 def deliver_now(workspace_id: int, keys: Sequence[str]) -> None:

@@ -94,6 +94,9 @@ class Backtest(WorkspaceScopedModel):
 class Decision(WorkspaceScopedModel):
     """What was decided about a message or a member, by a rule or by a moderator, and why."""
 
+    # Not a column: services.decide sets it on the instance it returns (the actions it recorded).
+    carried_out: list[DecisionAction]
+
     class Kind(models.TextChoices):
         RULE = "rule", _("Rule")
         MODERATOR = "moderator", _("Moderator")

@@ -6,6 +6,7 @@ Platform actions go through moderation.actions (the outbox); this module decides
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -250,12 +251,19 @@ def decide(
     reason: str = "",
     dedupe_key: str | None = None,
     now: datetime | None = None,
+    strike_days: int | None = None,
+    standing: Standing | None = None,
 ) -> Decision | None:
-    """Record a decision and carry out its steps, in one transaction. None when `dedupe_key` was decided."""
+    """Record a decision and carry out its steps, in one transaction. None when `dedupe_key` was decided.
+
+    The live path passes what it read once per batch: the workspace's `strike_days` and the batch's `standing`
+    removals and strikes (standing_for); without them they are read here. `decision.carried_out` holds the
+    actions recorded."""
     now = now or timezone.now()
-    config = settings_for(workspace)
+    if strike_days is None:
+        strike_days = settings_for(workspace).strike_days
     if message is not None and live:
-        steps = without_repeats(message, steps)
+        steps = without_repeats(message, steps, standing)
     try:
         with transaction.atomic():
             decision = Decision.objects.create(
@@ -275,7 +283,11 @@ def decide(
                 message_at=message.created_at if message is not None else None,
                 seconds_to_action=(now - message.created_at).total_seconds() if message is not None else None,
             )
-            carry_out(decision=decision, steps=steps, created_by=moderator, strike_days=config.strike_days)
+            decision.carried_out = carry_out(
+                decision=decision, steps=steps, created_by=moderator, strike_days=strike_days
+            )
+            if standing is not None and message is not None:
+                standing.note(message.pk, decision.carried_out)
             if live:
                 record(
                     workspace=workspace,
@@ -311,14 +323,46 @@ def decide(
     return decision
 
 
-def without_repeats(message: Message, steps: Sequence[Step]) -> list[Step]:
+@dataclasses.dataclass
+class Standing:
+    """Which messages of a batch already have a standing removal or strike: read once per batch."""
+
+    removed: set[int]
+    struck: set[int]
+
+    def note(self, message_id: int, actions: Sequence[DecisionAction]) -> None:
+        """Remember what a decision of this batch just did, for the next rule matching the same message."""
+        for action in actions:
+            if action.action == A.REMOVE and action.state not in NOT_STANDING:
+                self.removed.add(message_id)
+            elif action.action == A.STRIKE and action.state == DecisionAction.State.DONE:
+                self.struck.add(message_id)
+
+
+NOT_STANDING = [DecisionAction.State.FAILED, DecisionAction.State.SKIPPED, DecisionAction.State.LOGGED]
+
+
+def standing_for(message_ids: Sequence[int]) -> Standing:
+    """Two queries for a whole batch instead of two per decision."""
+    ids = list(message_ids)
+    removed = (
+        DecisionAction.objects.filter(
+            decision__message_id__in=ids, decision__live=True, decision__reversed_at__isnull=True, action=A.REMOVE
+        )
+        .exclude(state__in=NOT_STANDING)
+        .values_list("decision__message_id", flat=True)
+    )
+    struck = Strike.objects.filter(decision__message_id__in=ids, removed_at__isnull=True).values_list(
+        "decision__message_id", flat=True
+    )
+    return Standing(removed={m for m in removed if m}, struck={m for m in struck if m})
+
+
+def without_repeats(message: Message, steps: Sequence[Step], standing: Standing | None = None) -> list[Step]:
     """Leave out what was already done to this message by a standing decision: a second removal, a second strike
     (a queued message a rule already removed, two rules matching one message)."""
-    standing = DecisionAction.objects.filter(
-        decision__message=message, decision__live=True, decision__reversed_at__isnull=True
-    ).exclude(state__in=[DecisionAction.State.FAILED, DecisionAction.State.SKIPPED, DecisionAction.State.LOGGED])
-    removed = standing.filter(action=A.REMOVE).exists()
-    struck = Strike.objects.filter(decision__message=message, removed_at__isnull=True).exists()
+    known = standing or standing_for([message.pk])
+    removed, struck = message.pk in known.removed, message.pk in known.struck
     return [s for s in steps if not ((s.action == A.REMOVE and removed) or (s.action == A.STRIKE and struck))]
 
 

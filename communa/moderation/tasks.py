@@ -1,14 +1,16 @@
 """Moderation's subscribers, tasks and periodic jobs (listed in events/subscribers.py and events/periodic.py).
 
-`on_messages_enriched` evaluates the rules inline: it already runs in a worker (the event dispatcher), and
+The rules run inline, on the event dispatcher's fast lane (`on_messages_ingested`, `on_messages_enriched`):
 every extra queue hop would add to the time between a post and its removal. A failure there is logged and
 handed to `evaluate_task`, which retries the same (idempotent) work; the event stream never stops for it.
+Appeals quoting a code and the conflict early warning are not urgent: they run on the main lane.
 """
 
 from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django_tasks import task
 
@@ -18,21 +20,23 @@ logger = logging.getLogger(__name__)
 
 
 @task(queue_name="default")
-def evaluate_task(workspace_id: int, message_ids: list[int]) -> int:
-    from communa.moderation.appeal_mail import appeals_in
-    from communa.moderation.conflict import check_messages
+def evaluate_task(workspace_id: int, message_ids: list[int], early: bool = False, late: bool = False) -> int:
+    """Retry a rules pass that failed inline (same arguments as live.evaluate_batch)."""
     from communa.moderation.live import evaluate_batch
 
-    made = evaluate_batch(workspace_id=workspace_id, message_ids=message_ids)
-    appeals_in(workspace_id=workspace_id, message_ids=message_ids)
-    check_messages(workspace_id=workspace_id, message_ids=message_ids)
-    return made
+    return evaluate_batch(workspace_id=workspace_id, message_ids=message_ids, early=early, late=late)
 
 
-def on_messages_enriched(event: DomainEvent) -> None:
-    """Rules, email/DM appeals and the conflict early warning for a batch whose signals are stored."""
+@task(queue_name="default")
+def followups_task(workspace_id: int, message_ids: list[int]) -> None:
     from communa.moderation.appeal_mail import appeals_in
     from communa.moderation.conflict import check_messages
+
+    appeals_in(workspace_id=workspace_id, message_ids=message_ids)
+    check_messages(workspace_id=workspace_id, message_ids=message_ids)
+
+
+def _rules(event: DomainEvent, *, early: bool = False, late: bool = False) -> None:
     from communa.moderation.live import evaluate_batch
 
     message_ids = [int(pk) for pk in event.data.get("message_ids", [])]
@@ -40,30 +44,41 @@ def on_messages_enriched(event: DomainEvent) -> None:
         return
     try:
         with transaction.atomic():
-            evaluate_batch(workspace_id=event.workspace_id, message_ids=message_ids)
-            appeals_in(workspace_id=event.workspace_id, message_ids=message_ids)
-            check_messages(workspace_id=event.workspace_id, message_ids=message_ids)
+            evaluate_batch(workspace_id=event.workspace_id, message_ids=message_ids, early=early, late=late)
     except Exception:
         logger.exception("moderation: evaluating %d messages failed; retrying in a task", len(message_ids))
-        evaluate_task.enqueue(event.workspace_id, message_ids)
+        evaluate_task.enqueue(event.workspace_id, message_ids, early, late)
 
 
 def on_messages_ingested(event: DomainEvent) -> None:
-    """The rules that need no signals (words, patterns, member facts, rates), at once: a removal does not wait
-    for the language models. Skipped when enrichment is off (messages.enriched follows immediately then)."""
-    from django.conf import settings
+    """Fast lane: the rules that need no signals (words, patterns, member facts, rates), at once: a removal does
+    not wait for the language models. Skipped when enrichment is off (messages.enriched follows at once then)."""
+    if settings.ENRICHMENT["ENABLED"]:
+        _rules(event, early=True)
 
-    from communa.moderation.live import evaluate_batch
+
+def on_messages_enriched(event: DomainEvent) -> None:
+    """Fast lane: the rules that read signals (scores, flags, sentiment, language); every rule when enrichment is
+    off (there was no early pass). A rule set enabled between the two passes applies its text rules from the next
+    message on."""
+    _rules(event, late=settings.ENRICHMENT["ENABLED"])
+
+
+def on_messages_enriched_followups(event: DomainEvent) -> None:
+    """Main lane: appeals sent by email or DM quoting a code, and the conflict early warning."""
+    from communa.moderation.appeal_mail import appeals_in
+    from communa.moderation.conflict import check_messages
 
     message_ids = [int(pk) for pk in event.data.get("message_ids", [])]
-    if not message_ids or not settings.ENRICHMENT["ENABLED"]:
+    if not message_ids:
         return
     try:
         with transaction.atomic():
-            evaluate_batch(workspace_id=event.workspace_id, message_ids=message_ids, early=True)
+            appeals_in(workspace_id=event.workspace_id, message_ids=message_ids)
+            check_messages(workspace_id=event.workspace_id, message_ids=message_ids)
     except Exception:
-        # Nothing is lost: every rule runs again after enrichment, in on_messages_enriched.
-        logger.exception("moderation: early evaluation of %d messages failed", len(message_ids))
+        logger.exception("moderation: appeals/conflicts for %d messages failed; retrying in a task", len(message_ids))
+        followups_task.enqueue(event.workspace_id, message_ids)
 
 
 def on_outbox_event(event: DomainEvent) -> None:

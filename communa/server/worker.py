@@ -2,7 +2,10 @@
 
 Embedded (no Redis): django-tasks-db workers claim task rows from the database. Scaled out (Redis): an RQ
 worker consumes the queues. In both, a scheduler thread claims due work with conditional UPDATEs (see
-ingest.polling.claim_due_sources), so any number of workers on any number of machines can run it.
+ingest.polling.claim_due_sources), so any number of workers on any number of machines can run it, and two
+event dispatcher threads (the fast and the main lane, events/dispatch.py) are woken as soon as a transaction of
+this process that emitted an event commits: what a listener ingests reaches moderation's rules without a trip
+through the task queue and without waiting behind the task threads' work (model inference).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from types import FrameType
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from communa.events.dispatch import dispatch_pending
+from communa.events.dispatch import LANES, dispatch_pending, serve, wake_local
 from communa.events.periodic import run_due
 from communa.ingest.listeners import ListenerSupervisor
 from communa.ingest.tasks import schedule_due_polls
@@ -33,8 +36,10 @@ def scheduler_tick(supervisor: ListenerSupervisor | None = None) -> None:
     schedule_due_polls()
     if supervisor is not None:
         supervisor.tick()
-    # Events whose on-commit enqueue was lost (a crash right after commit) are picked up here.
-    dispatch_pending()
+    # Events whose on-commit wake-up was lost (a crash right after commit) are picked up here, unless this
+    # process's dispatcher threads poll for them anyway.
+    if not wake_local():
+        dispatch_pending()
     run_due()  # outbox sweeps, SLA checks, rollups ...: the table in events/periodic.py
 
 
@@ -44,8 +49,13 @@ def run_scheduler(
     interval: float,
     listeners: bool = True,
     tick: Callable[[ListenerSupervisor | None], None] = scheduler_tick,
+    dispatchers: bool = True,
 ) -> None:
-    """Every `interval` seconds: enqueue due polls, start listeners for free streaming sources, dispatch events."""
+    """Every `interval` seconds: enqueue due polls, start listeners for free streaming sources, dispatch events.
+
+    `dispatchers`: also serve both event lanes on threads of their own until `stop`."""
+    if dispatchers:
+        start_dispatchers(stop)
     supervisor = (
         ListenerSupervisor(owner=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}", stop=stop) if listeners else None
     )
@@ -61,6 +71,17 @@ def run_scheduler(
     if supervisor is not None:
         supervisor.shutdown()  # hands the streaming sources over at once instead of after the lease expires
     connections.close_all()
+
+
+def start_dispatchers(stop: threading.Event, *, idle: float = 1.0) -> list[threading.Thread]:
+    """One thread per event lane, each woken at once by this process's commits (events.dispatch.wake_local)."""
+    threads = [
+        threading.Thread(target=serve, args=(lane, stop), kwargs={"idle": idle}, name=f"events-{lane}", daemon=True)
+        for lane in LANES
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def uses_redis() -> bool:
