@@ -1,10 +1,26 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models import OrderBy
 from django.utils.translation import gettext_lazy as _
 
 from communa.core.models import WorkspaceScopedModel
+
+
+class ListOrderIndex(models.Index):
+    """An index in a list's sort order, NULLS LAST included on PostgreSQL. SQLite refuses NULLS LAST in an
+    index but puts NULLs last in a descending order anyway: there the same index without the clause."""
+
+    def create_sql(self, model: Any, schema_editor: Any, using: str = "", **kwargs: Any) -> Any:
+        if schema_editor.connection.vendor == "postgresql":
+            return super().create_sql(model, schema_editor, using, **kwargs)
+        plain = [
+            OrderBy(e.expression, descending=e.descending) if isinstance(e, OrderBy) else e for e in self.expressions
+        ]
+        return models.Index(*plain, name=self.name).create_sql(model, schema_editor, using, **kwargs)
 
 
 class Member(WorkspaceScopedModel):
@@ -37,7 +53,14 @@ class Member(WorkspaceScopedModel):
 
     class Meta:
         indexes = [
-            models.Index(fields=["workspace", "-last_seen_at"], name="member_ws_seen"),
+            # The list's default order (last seen first, never-seen last, newest id first) read straight off the
+            # index: with a segment, PostgreSQL walks it and stops at the first page of matches.
+            ListOrderIndex(
+                "workspace",
+                models.F("last_seen_at").desc(nulls_last=True),
+                models.F("id").desc(),
+                name="member_ws_seen_page",
+            ),
             models.Index(fields=["workspace", "-first_seen_at", "-id"], name="member_ws_first_seen"),
             models.Index(fields=["workspace", "-message_count", "-id"], name="member_ws_count"),
             models.Index(
