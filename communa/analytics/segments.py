@@ -155,12 +155,19 @@ def run_due(*, builds: int = 1) -> int:
         for rollup in SegmentRollup.objects.filter(workspace=workspace, status=Status.PENDING).order_by("pk"):
             if builds <= 0:
                 break
-            if build(rollup):
+            try:
+                built = build(rollup)
+            except Exception:  # noqa: BLE001 — marked failed and logged by build(); the others get their turn
+                built = True
+            if built:
                 builds -= 1
                 done += 1
         for rollup in SegmentRollup.objects.filter(workspace=workspace, status=Status.READY).order_by("pk"):
             if rollup.membership_at is None or rollup.membership_at < horizon:
-                refresh_membership(rollup)
+                try:
+                    refresh_membership(rollup)
+                except Exception:
+                    logger.exception("segment rollup %s: membership refresh failed", rollup.pk)
                 done += 1
     return done
 
