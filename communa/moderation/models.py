@@ -91,6 +91,31 @@ class Backtest(WorkspaceScopedModel):
         return 100.0 * self.warning_share
 
 
+class BacktestMark(WorkspaceScopedModel):
+    """A moderator's verdict on a backtest example: would the rule have been right to act on this message?
+
+    Keyed by the rule's id and the message, not by the backtest: when the same rule (any version) is backtested
+    again and the same message comes back as an example, the mark is already there.
+    """
+
+    class Verdict(models.TextChoices):
+        CORRECT = "correct", _("Correct")
+        WRONG = "wrong", _("Would be wrong")
+
+    rule_id = models.CharField(max_length=120)
+    message = models.ForeignKey("stream.Message", on_delete=models.CASCADE, related_name="+")
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "rule_id", "message"], name="backtest_mark_unique"),
+        ]
+
+
 class Decision(WorkspaceScopedModel):
     """What was decided about a message or a member, by a rule or by a moderator, and why."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections import Counter
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from communa.members.models import Identity, Member
 from communa.moderation.models import (
     Appeal,
     Backtest,
+    BacktestMark,
     ConflictAlert,
     Decision,
     DecisionAction,
@@ -54,6 +56,70 @@ def get_rule_set(*, workspace: Workspace, version: int) -> RuleSet:
 
 def get_backtest(*, workspace: Workspace, backtest_id: int) -> Backtest:
     return Backtest.objects.select_related("rule_set").get(workspace=workspace, pk=backtest_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    """What the moderators' marks on a backtest's examples say: the share of acted-on examples that were right."""
+
+    correct: int
+    wrong: int
+    examples: int  # how many examples there are, marked or not
+
+    @property
+    def marked(self) -> int:
+        return self.correct + self.wrong
+
+    @property
+    def estimate(self) -> float | None:
+        return self.correct / self.marked if self.marked else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95 % Wilson score interval: honest about how little a handful of marks says."""
+        n = self.marked
+        if not n:
+            return None
+        z, p = 1.96, self.correct / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def backtest_marks(*, workspace: Workspace, backtest: Backtest) -> dict[tuple[str, int], str]:
+    """(rule id, message id) → verdict for the backtest's examples, from any earlier review of the same rule."""
+    rule_ids = {str(e.get("rule_id", "")) for e in backtest.examples}
+    message_ids = {int(e["message_id"]) for e in backtest.examples if e.get("message_id")}
+    rows = BacktestMark.objects.filter(
+        workspace=workspace, rule_id__in=rule_ids, message_id__in=message_ids
+    ).values_list("rule_id", "message_id", "verdict")
+    return {(rule_id, message_id): verdict for rule_id, message_id, verdict in rows}
+
+
+def backtest_precision(
+    examples: list[dict[str, Any]], marks: dict[tuple[str, int], str]
+) -> tuple[Precision, dict[str, Precision]]:
+    """Overall and per rule id, from the marks on these examples."""
+    per_rule: dict[str, Counter[str]] = {}
+    for example in examples:
+        rule_id = str(example.get("rule_id", ""))
+        counts = per_rule.setdefault(rule_id, Counter())
+        counts["examples"] += 1
+        verdict = marks.get((rule_id, int(example.get("message_id", 0))))
+        if verdict:
+            counts[verdict] += 1
+    rules = {
+        rule_id: Precision(
+            correct=c[BacktestMark.Verdict.CORRECT], wrong=c[BacktestMark.Verdict.WRONG], examples=c["examples"]
+        )
+        for rule_id, c in per_rule.items()
+    }
+    overall = Precision(
+        correct=sum(p.correct for p in rules.values()),
+        wrong=sum(p.wrong for p in rules.values()),
+        examples=sum(p.examples for p in rules.values()),
+    )
+    return overall, rules
 
 
 def latest_backtest(*, workspace: Workspace, rule_set: RuleSet) -> Backtest | None:

@@ -25,6 +25,7 @@ from communa.moderation.actions import A, Step, carry_out, reverse_actions
 from communa.moderation.models import (
     Appeal,
     Backtest,
+    BacktestMark,
     Decision,
     DecisionAction,
     ModerationSettings,
@@ -232,6 +233,37 @@ def run_backtest(*, workspace: Workspace, rule_set: RuleSet, days: int, actor: U
             data={"version": rule_set.version, "days": days, "messages": result.total, "acted": result.acted},
         )
     return run
+
+
+def mark_example(
+    *, workspace: Workspace, backtest: Backtest, message_id: int, rule_id: str, verdict: str, actor: User
+) -> BacktestMark | None:
+    """Record a moderator's verdict on one of the backtest's examples ("correct" or "wrong"; "" clears it).
+
+    The mark belongs to the rule and the message, so it carries over to the next backtest of the same rule."""
+    if not any(e.get("message_id") == message_id and e.get("rule_id") == rule_id for e in backtest.examples):
+        raise ModerationError(_("This message is not an example of this backtest."))
+    if verdict and verdict not in BacktestMark.Verdict.values:
+        raise ModerationError(_("Unknown verdict."))
+    with transaction.atomic():
+        mark: BacktestMark | None = None
+        if verdict:
+            mark, _created = BacktestMark.objects.update_or_create(
+                workspace=workspace,
+                rule_id=rule_id,
+                message_id=message_id,
+                defaults={"verdict": verdict, "marked_by": actor, "marked_at": timezone.now()},
+            )
+        else:
+            BacktestMark.objects.filter(workspace=workspace, rule_id=rule_id, message_id=message_id).delete()
+        record(
+            workspace=workspace,
+            actor=actor,
+            action="moderation.backtest_marked",
+            target=backtest,
+            data={"rule_id": rule_id, "message_id": message_id, "verdict": verdict or "cleared"},
+        )
+    return mark
 
 
 # --- decisions ------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ urlpatterns = [
     path("rules/v<int:version>/backtest/", views.backtest, name="run_backtest"),
     path("rules/v<int:version>/enable/", views.enable, name="enable"),
     path("backtests/<int:backtest_id>/", views.backtest_detail, name="backtest"),
+    path("backtests/<int:backtest_id>/examples/<int:message_id>/mark/", views.mark_example, name="mark_example"),
     path("decisions/", views.decisions, name="decisions"),
     path("decisions/<int:decision_id>/", views.decision, name="decision"),
     path("decisions/<int:decision_id>/reverse/", views.reverse_decision, name="reverse"),

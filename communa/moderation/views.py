@@ -354,9 +354,19 @@ def backtest_detail(request: HttpRequest, workspace: str, backtest_id: int) -> H
         raise Http404 from exc
     config = selectors.moderation_settings(workspace=ws)
     rows = sorted(found.by_rule.items(), key=lambda kv: -int(kv[1].get("matches", 0)))
-    examples = [{**ex, "when": datetime.fromisoformat(ex["at"])} for ex in found.examples]
+    marks = selectors.backtest_marks(workspace=ws, backtest=found)
+    overall, per_rule = selectors.backtest_precision(found.examples, marks)
+    examples = [
+        {
+            **ex,
+            "when": datetime.fromisoformat(ex["at"]),
+            "mark": marks.get((str(ex.get("rule_id", "")), int(ex.get("message_id", 0))), ""),
+        }
+        for ex in found.examples
+    ]
     for _name, row in rows:
         row["too_broad"] = bool(found.messages) and row.get("matches", 0) / found.messages > found.warning_share
+        row["precision"] = per_rule.get(str(row.get("rule_id", "")))
     return render(
         request,
         "moderation/backtest.html",
@@ -368,8 +378,32 @@ def backtest_detail(request: HttpRequest, workspace: str, backtest_id: int) -> H
             "examples": examples,
             "too_many": found.too_broad,
             "is_active": config.active_rule_set_id == found.rule_set_id,
+            "precision": overall,
         },
     )
+
+
+@login_required
+@require_POST
+def mark_example(request: HttpRequest, workspace: str, backtest_id: int, message_id: int) -> HttpResponse:
+    """A moderator marks an example "correct" or "would be wrong" (or clears the mark)."""
+    ws = access_workspace(request.user, workspace, Perm.MODERATE)
+    try:
+        found = selectors.get_backtest(workspace=ws, backtest_id=backtest_id)
+    except Backtest.DoesNotExist as exc:
+        raise Http404 from exc
+    try:
+        services.mark_example(
+            workspace=ws,
+            backtest=found,
+            message_id=message_id,
+            rule_id=request.POST.get("rule_id", ""),
+            verdict=request.POST.get("verdict", ""),
+            actor=_user(request),
+        )
+    except ModerationError as exc:
+        messages.error(request, str(exc))
+    return redirect(f"{reverse('moderation:backtest', args=[ws.slug, found.pk])}#example-{message_id}")
 
 
 @login_required
