@@ -411,10 +411,11 @@ def run_scenario(
 #   who else is replying, the timeline only when it changed;
 # - a click on a row (or j/k) swaps the conversation pane in (HX-Target: inbox-conversation); a person reading,
 #   answering or triaging opens the next one every few seconds: here every 3–12 s (uniform, mean 7.5 s);
-# - the tab opened on the full inbox page once.
+# - the tab opened on the full inbox page once, people arriving over the first PERSON_ARRIVALS seconds.
 # Per person: 1/5 + 1/10 + 1/7.5 ≈ 0.43 requests/s; 50 people ≈ 22 requests/s. (The pane's suggested answers,
 # loaded after it, run the embedding model: the Understanding issue's cost, not measured here.)
 PERSON_CLICK = (3.0, 12.0)
+PERSON_ARRIVALS = 20.0  # people open their inbox over the first 20 s (a ramp-up), not all in the same second
 
 
 class Tally:
@@ -464,7 +465,7 @@ def run_person_model(args: argparse.Namespace, keys: list[str], ids: list[int]) 
         cookie = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={keys[index % len(keys)]}"}
         base = f"http://127.0.0.1:{args.port}"
         with httpx.Client(base_url=base, headers=cookie, timeout=30) as client:
-            time.sleep(rng.uniform(0, LIVE_SECONDS))
+            time.sleep(rng.uniform(0, PERSON_ARRIVALS))
             html = timed(client, "full page", page, {})
             found = re.search(r'data-fingerprint="([0-9a-f]+)"', html)
             list_print = found.group(1) if found else ""
