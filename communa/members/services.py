@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, IntegerField, Max, Min, OuterRef, Subquery, Value
+from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -122,22 +122,24 @@ def _blocks_for(*, workspace_id: int, identity_ids: Sequence[int]) -> Iterator[B
         keys: set[str] = set()
         for chunk in chunked(list(identity_ids)):
             keys.update(base.filter(id__in=chunk).exclude(**{field: ""}).values_list(field, flat=True))
-        if field == "handle_key":  # and the numbered handles one or two digits shorter or longer
-            keys.update(related for key in list(keys) for related in _variant_keys(key))
-        for key_chunk in chunked(sorted(keys), 500):
-            rows = base.filter(**{f"{field}__in": key_chunk}).order_by(field, "id").values_list(*FACT_FIELDS)
-            stream = (IdentityFacts(*row) for row in rows)
-            yield from (_handle_blocks(stream) if field == "handle_key" else _group(stream, field))
+        for key_chunk in chunked(sorted(keys), 200):
+            if field == "handle_key":  # with the numbered handles one or two digits shorter or longer
+                rows = base.filter(_handle_lookup(key_chunk)).order_by(field, "id").values_list(*FACT_FIELDS)
+                yield from _handle_blocks(IdentityFacts(*row) for row in rows)
+            else:
+                rows = base.filter(**{f"{field}__in": key_chunk}).order_by(field, "id").values_list(*FACT_FIELDS)
+                yield from _group((IdentityFacts(*row) for row in rows), field)
 
 
-def _variant_keys(key: str) -> Iterator[str]:
-    """The keys `key` may be a numbered variant of, or that may be numbered variants of it."""
-    for cut in (1, 2):
-        if is_handle_variant(key[:-cut], key):
-            yield key[:-cut]
-    if is_handle_variant(key, key + "0"):
-        yield from (f"{key}{n}" for n in range(10))
-        yield from (f"{key}{n:02d}" for n in range(100))
+def _handle_lookup(keys: Sequence[str]) -> Q:
+    """These handle keys, the numbered keys they may be variants of, and their own variants: a key range
+    ("ana82" < "ana82…" < "ana82a": digits sort before letters in every collation) rather than 110 keys each."""
+    shorter = [key[:-cut] for key in keys for cut in (1, 2) if is_handle_variant(key[:-cut], key)]
+    lookup = Q(handle_key__in=[*keys, *shorter])
+    for key in keys:
+        if is_handle_variant(key, key + "0"):
+            lookup |= Q(handle_key__gt=key, handle_key__lt=key + "a")
+    return lookup
 
 
 def _all_blocks(*, workspace_id: int) -> Iterator[Block]:
