@@ -213,7 +213,7 @@ def validate_rules(request: Any, body: ValidateIn, workspace: WorkspaceParam = N
     try:
         compiled = compile_ruleset(body.text)
     except RuleError as exc:
-        return ValidationOut(ok=False, error=RuleErrorOut(message=exc.message, line=exc.line, column=exc.column))
+        return ValidationOut(ok=False, error=RuleErrorOut(message=exc.translated(), line=exc.line, column=exc.column))
     return ValidationOut(ok=True, rules=[r.rule_id for r in compiled.rules])
 
 
@@ -230,7 +230,7 @@ def save_rules(request: Any, body: RulesIn, workspace: WorkspaceParam = None) ->
             workspace=ws, text=body.text, modes=body.modes, actor=api_user(request), comment=body.comment
         )
     except RuleError as exc:
-        return Status(400, RuleErrorOut(message=exc.message, line=exc.line, column=exc.column))
+        return Status(400, RuleErrorOut(message=exc.translated(), line=exc.line, column=exc.column))
     live = selectors.active_rule_set(workspace=ws)
     return Status(201, _rule_set(saved, live.pk if live else None))
 

@@ -224,7 +224,7 @@ def _compile_error(text: str) -> dict[str, Any] | None:
     try:
         compiled = compile_ruleset(text)
     except RuleError as exc:
-        return {"message": str(getattr(exc, "message", exc)), "line": exc.line, "column": exc.column}
+        return {"message": exc.translated(), "line": exc.line, "column": exc.column}
     return {"ok": True, "rules": [rule.name for rule in compiled.rules]}
 
 
@@ -252,7 +252,7 @@ def rules(request: HttpRequest, workspace: str) -> HttpResponse:
                     comment=form.cleaned_data["comment"],
                 )
             except RuleError as exc:
-                error = {"message": str(getattr(exc, "message", exc)), "line": exc.line, "column": exc.column}
+                error = {"message": exc.translated(), "line": exc.line, "column": exc.column}
             else:
                 messages.success(
                     request, _("Saved as version %(v)s. Backtest it, then enable it.") % {"v": rule_set.version}

@@ -14,6 +14,7 @@ from communa.moderation.live import evaluate_batch
 from communa.moderation.models import Appeal, Decision, ModerationSettings, ReviewItem, RuleSet, Strike
 from tests.conftest import login
 from tests.moderation.conftest import RULES, enable, post
+from tests.moderation.test_api import bearer
 
 pytestmark = pytest.mark.django_db
 BASE = "/w/acme/moderation/"
@@ -148,3 +149,31 @@ def test_appeal_pages_and_the_member_panel(
     assert client.get(BASE + "member/999999/panel").status_code == 404
     assert Appeal.objects.count() == 1
     assert Decision.objects.filter(verdict="reverse").count() == 1
+
+
+def test_rule_errors_are_shown_in_the_readers_language_with_line_column_and_re2s_reason(
+    client: Client, manager: User, workspace: Workspace
+) -> None:
+    login(client, manager)
+    lookbehind = "rules:\n  - id: x\n    when: {regex: '(?<=a)b'}\n    actions: [queue]\n"
+    check = client.post(BASE + "rules/validate/", {"text": lookbehind}, HTTP_ACCEPT_LANGUAGE="it")
+    assert (check.context["result"]["line"], check.context["result"]["column"]) == (3, 19)
+    assert check.context["result"]["message"] == (
+        "RE2 rifiuta questa espressione regolare: il lookbehind ((?<=...), (?<!...)) non è supportato: RE2 confronta"
+        " in tempo lineare (RE2: invalid perl operator: (?<=)"
+    )  # RE2's own words stay as RE2 wrote them
+    typo = "rules:\n  - id: x\n    wehn: {words: [x]}\n    actions: [queue]\n"
+    response = client.post(BASE + "rules/", {"text": typo, "comment": ""}, HTTP_ACCEPT_LANGUAGE="es")
+    assert response.context["error"]["message"].startswith(
+        "clave desconocida `wehn` en una regla (¿quisiste decir `when`?); se esperaba una de: id, name,"
+    )
+    assert response.context["error"]["line"] == 3
+    api = client.post(
+        "/api/v1/moderation/rules/validate?workspace=acme",
+        {"text": "rules:\n  - id: x\n    when: {words: [x]}\n    actions: [frobnicate]\n"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="ru",
+        **bearer(manager),
+    )
+    assert api.json()["error"]["message"].startswith("неизвестное действие `frobnicate`; действия: ")
+    assert RuleSet.objects.count() == 0

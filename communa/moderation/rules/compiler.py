@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import re2
 import yaml
+from django.utils.translation import gettext_noop as _  # marks messages; RuleError.translated() translates them
 
 from communa.moderation.rules.conditions import (
     AllOf,
@@ -42,7 +43,7 @@ from communa.moderation.rules.engine import (
     Template,
     WordEntry,
 )
-from communa.moderation.rules.errors import RuleError
+from communa.moderation.rules.errors import Msg, RuleError
 from communa.moderation.rules.explain import Action, ActionKind, Mode
 from communa.moderation.rules.normalize import normalize
 from communa.moderation.rules.words import SUPPORTED_LANGUAGES, Key, word_keys
@@ -86,13 +87,21 @@ _MEMBER_KEYS = ("account_age_days", "first_message", "engagement", "strikes", "r
 def compile_ruleset(text: str) -> CompiledRuleSet:
     """Parse, validate and compile a rule set; RuleError(message, line, column) on the first problem."""
     if not isinstance(text, str):
-        raise RuleError("the rule set must be text", 1, 1)
+        raise RuleError(_("the rule set must be text"), 1, 1)
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
-        raise RuleError(f"the rule set is {size:,} bytes; the limit is {MAX_BYTES:,} bytes", 1, 1)
+        raise RuleError(
+            Msg(
+                _("the rule set is %(size)s bytes; the limit is %(limit)s bytes"),
+                size=f"{size:,}",
+                limit=f"{MAX_BYTES:,}",
+            ),
+            1,
+            1,
+        )
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise RuleError("the text contains a NUL character", line, 1)
+        raise RuleError(_("the text contains a NUL character"), line, 1)
     _prescan(text)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -109,11 +118,17 @@ def _prescan(text: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                _fail(event, "anchors and aliases (&name, *name) are not allowed: write each rule out in full")
+                _fail(event, _("anchors and aliases (&name, *name) are not allowed: write each rule out in full"))
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_YAML_DEPTH:
-                    _fail(event, f"the text is nested more than {MAX_YAML_DEPTH} levels deep")
+                    _fail(
+                        event,
+                        Msg(
+                            _("the text is nested more than %(max_yaml_depth)s levels deep"),
+                            max_yaml_depth=MAX_YAML_DEPTH,
+                        ),
+                    )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.MarkedYAMLError as error:
@@ -122,14 +137,14 @@ def _prescan(text: str) -> None:
 
 def _yaml_error(error: yaml.MarkedYAMLError) -> NoReturn:
     mark = error.problem_mark or error.context_mark
-    message = error.problem or "the text is not valid YAML"
+    problem = error.problem or "the text is not valid YAML"  # PyYAML's words, as it wrote them
     if error.context:
-        message = f"{message} ({error.context})"
+        problem = f"{problem} ({error.context})"
     hint = ""
-    if "\t" in message or "tab" in message:
-        hint = ": indent with spaces, not tabs"
+    if "\t" in problem or "tab" in problem:
+        hint = Msg(_(": indent with spaces, not tabs"))
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    raise RuleError(f"not valid YAML: {message}{hint}", line, column) from None
+    raise RuleError(Msg(_("not valid YAML: %(problem)s%(hint)s"), problem=problem, hint=hint), line, column) from None
 
 
 def _fail(node: Any, message: str) -> NoReturn:
@@ -141,7 +156,7 @@ def _fail(node: Any, message: str) -> NoReturn:
 
 def _suggest(word: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+    return Msg(_(" (did you mean `%(word)s`?)"), word=close[0]) if close else ""
 
 
 @dataclasses.dataclass
@@ -168,43 +183,50 @@ class _Compiler:
     # -- YAML helpers -------------------------------------------------------------------------------------
     def scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            _fail(node, "expected a single value here, not a list or a mapping")
+            _fail(node, _("expected a single value here, not a list or a mapping"))
         try:
             return self.constructor.construct_object(node)
         except yaml.constructor.ConstructorError as error:
-            _fail(node, f"cannot read this value: {error.problem}")
+            _fail(node, Msg(_("cannot read this value: %(problem)s"), problem=error.problem))
 
     def text(self, node: yaml.Node, what: str, limit: int = 500) -> str:
         # Text as written: YAML 1.1 would read `off`, `no`, `yes` or `1e3` as something else.
         if not isinstance(node, yaml.ScalarNode):
-            _fail(node, f"{what} must be text, not a list or a mapping")
+            _fail(node, Msg(_("%(what)s must be text, not a list or a mapping"), what=what))
         value = str(node.value)
         if len(value) > limit:
-            _fail(node, f"{what} is longer than {limit} characters")
+            _fail(node, Msg(_("%(what)s is longer than %(limit)s characters"), what=what, limit=limit))
         return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
         value = self.scalar(node)
         if not isinstance(value, bool):
-            _fail(node, f"{what} must be true or false")
+            _fail(node, Msg(_("%(what)s must be true or false"), what=what))
         return value
 
     def mapping(self, node: yaml.Node, what: str, keys: Sequence[str] | None) -> list[tuple[str, yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
-            _fail(node, f"{what} must be a mapping (`key: value` lines)")
+            _fail(node, Msg(_("%(what)s must be a mapping (`key: value` lines)"), what=what))
         seen: set[str] = set()
         out = []
         for key_node, value_node in node.value:
             # Keys are names as written: YAML 1.1 would read `on:`, `no:` or `yes:` as booleans.
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.scalar(key_node)
             if not isinstance(key, str):
-                _fail(key_node, f"expected a name, found {key!r}")
+                _fail(key_node, Msg(_("expected a name, found %(key)s"), key=repr(key)))
             if key in seen:
-                _fail(key_node, f"`{key}` appears twice in {what}")
+                _fail(key_node, Msg(_("`%(key)s` appears twice in %(what)s"), key=key, what=what))
             seen.add(key)
             if keys is not None and key not in keys:
                 _fail(
-                    key_node, f"unknown key `{key}` in {what}{_suggest(key, keys)}; expected one of: {', '.join(keys)}"
+                    key_node,
+                    Msg(
+                        _("unknown key `%(key)s` in %(what)s%(suggestion)s; expected one of: %(choices)s"),
+                        key=key,
+                        what=what,
+                        suggestion=_suggest(key, keys),
+                        choices=", ".join(keys),
+                    ),
                 )
             out.append((key, key_node, value_node))
         return out
@@ -213,11 +235,11 @@ class _Compiler:
         """A list, or a single value taken as a list of one."""
         if isinstance(node, yaml.SequenceNode):
             if not node.value:
-                _fail(node, f"{what} is an empty list")
+                _fail(node, Msg(_("%(what)s is an empty list"), what=what))
             return list(node.value)
         if isinstance(node, yaml.ScalarNode):
             return [node]
-        _fail(node, f"{what} must be a value or a list of values")
+        _fail(node, Msg(_("%(what)s must be a value or a list of values"), what=what))
 
     def texts(self, node: yaml.Node, what: str, limit: int = 500) -> list[str]:
         return [self.text(item, what, limit) for item in self.items(node, what)]
@@ -226,24 +248,34 @@ class _Compiler:
                    require_op: bool = False) -> tuple[str, float]:  # fmt: skip
         value = self.scalar(node)
         if isinstance(value, bool) or value is None:
-            _fail(node, f'{what} must be a number or a comparison such as ">= 0.8"')
+            _fail(node, Msg(_('%(what)s must be a number or a comparison such as ">= 0.8"'), what=what))
         if isinstance(value, int | float):
             if require_op:
-                _fail(node, f'{what} needs a comparison, such as "< 7" or ">= 30"')
+                _fail(node, Msg(_('%(what)s needs a comparison, such as "< 7" or ">= 30"'), what=what))
             op, number = ">=", float(value)
         else:
             match = _COMPARISON.match(str(value))
             if not match:
-                _fail(node, f'{what}: cannot read {str(value)[:40]!r}; write a number or a comparison such as ">= 0.8"')
+                _fail(
+                    node,
+                    Msg(
+                        _('%(what)s: cannot read %(value)s; write a number or a comparison such as ">= 0.8"'),
+                        what=what,
+                        value=f"{str(value)[:40]!r}",
+                    ),
+                )
             op = {"≥": ">=", "≤": "<=", "=": "=="}.get(match.group(1) or "", match.group(1) or "")
             if not op:
                 if require_op:
-                    _fail(node, f'{what} needs a comparison, such as "< 7" or ">= 30"')
+                    _fail(node, Msg(_('%(what)s needs a comparison, such as "< 7" or ">= 30"'), what=what))
                 op = ">="
             number = float(match.group(2)) / (100 if match.group(3) else 1)
         if not math.isfinite(number) or (low is not None and number < low) or (high is not None and number > high):
             _fail(
-                node, f"{what} must be between {low:g} and {high:g}" if high is not None else f"{what} is out of range"
+                node,
+                Msg(_("%(what)s must be between %(low)s and %(high)s"), what=what, low=f"{low:g}", high=f"{high:g}")
+                if high is not None
+                else Msg(_("%(what)s is out of range"), what=what),
             )
         return op, number
 
@@ -256,14 +288,19 @@ class _Compiler:
         else:
             match = _DURATION.match(str(value).lower())
             if not match:
-                forever = " or `permanent`" if allow_forever else ""
+                forever = Msg(_(" or `permanent`")) if allow_forever else ""
                 _fail(
                     node,
-                    f"{what}: cannot read {str(value)[:40]!r} as a duration; write 30s, 10m, 2h, 7d or 2w{forever}",
+                    Msg(
+                        _("%(what)s: cannot read %(value)s as a duration; write 30s, 10m, 2h, 7d or 2w%(forever)s"),
+                        what=what,
+                        value=f"{str(value)[:40]!r}",
+                        forever=forever,
+                    ),
                 )
             seconds = int(match.group(1)) * _UNITS[match.group(2)[0]]
         if seconds <= 0 or seconds > 366 * 86400:
-            _fail(node, f"{what} must be between 1 second and 366 days")
+            _fail(node, Msg(_("%(what)s must be between 1 second and 366 days"), what=what))
         return seconds
 
     def next_cid(self) -> int:
@@ -277,12 +314,13 @@ class _Compiler:
         if root is not None:
             if not isinstance(root, yaml.MappingNode):
                 _fail(
-                    root, "a rule set is a mapping with `rules:` (and optionally `templates:`, `lists:`, `languages:`)"
+                    root,
+                    _("a rule set is a mapping with `rules:` (and optionally `templates:`, `lists:`, `languages:`)"),
                 )
-            for key, _key_node, value in self.mapping(root, "the rule set", _TOP_KEYS):
+            for key, _key_node, value in self.mapping(root, Msg(_("the rule set")), _TOP_KEYS):
                 if key == "version":
                     if self.scalar(value) != 1:
-                        _fail(value, "the only version is 1")
+                        _fail(value, _("the only version is 1"))
                 elif key == "languages":
                     self.languages = self.language_list(value)
                 elif key == "backtest_warning":
@@ -293,15 +331,18 @@ class _Compiler:
                 elif key == "lists":
                     for name, name_node, words in self.mapping(value, "lists", None):
                         if not _ID.match(name):
-                            _fail(name_node, "a list name uses lower-case letters, digits, - and _")
+                            _fail(name_node, _("a list name uses lower-case letters, digits, - and _"))
                         self.lists[name] = words
                 elif key == "rules":
                     if isinstance(value, yaml.ScalarNode) and self.scalar(value) is None:
                         continue
                     if not isinstance(value, yaml.SequenceNode):
-                        _fail(value, "`rules` must be a list: each rule starts with `- id: ...`")
+                        _fail(value, _("`rules` must be a list: each rule starts with `- id: ...`"))
                     if len(value.value) > MAX_RULES:
-                        _fail(value.value[MAX_RULES], f"too many rules: the limit is {MAX_RULES}")
+                        _fail(
+                            value.value[MAX_RULES],
+                            Msg(_("too many rules: the limit is %(max_rules)s"), max_rules=MAX_RULES),
+                        )
                     rules = [(value, item) for item in value.value]
         compiled_rules: list[tuple[int, int, CompiledRule]] = []
         ids: dict[str, int] = {}
@@ -310,7 +351,7 @@ class _Compiler:
             compiled_rules.append((-rule.priority, index, rule))
         compiled_rules.sort(key=lambda item: (item[0], item[1]))
         ordered = tuple(
-            dataclasses.replace(rule, order=position) for position, (_, _, rule) in enumerate(compiled_rules)
+            dataclasses.replace(rule, order=position) for position, (*_parts, rule) in enumerate(compiled_rules)
         )
         groups = tuple(
             self.regex_group(on_original, case_sensitive, entries)
@@ -339,21 +380,36 @@ class _Compiler:
     def language_list(self, node: yaml.Node) -> tuple[str, ...]:
         languages = []
         for item in self.items(node, "languages"):
-            code = self.text(item, "a language code").lower()
+            code = self.text(item, Msg(_("a language code"))).lower()
             if code not in SUPPORTED_LANGUAGES:
-                _fail(item, f"word forms are known for {', '.join(SUPPORTED_LANGUAGES)}; `{code}` is not one of them")
+                _fail(
+                    item,
+                    Msg(
+                        _("word forms are known for %(languages)s; `%(code)s` is not one of them"),
+                        languages=", ".join(SUPPORTED_LANGUAGES),
+                        code=code,
+                    ),
+                )
             languages.append(code)
         return tuple(dict.fromkeys(languages))
 
     def template(self, name: str, name_node: yaml.Node, node: yaml.Node) -> None:
         if not _ID.match(name):
-            _fail(name_node, "a template name uses lower-case letters, digits, - and _")
+            _fail(name_node, _("a template name uses lower-case letters, digits, - and _"))
         texts: dict[str, str] = {}
         if isinstance(node, yaml.MappingNode):
-            for language, language_node, text_node in self.mapping(node, f"template `{name}`", None):
+            for language, language_node, text_node in self.mapping(
+                node, Msg(_("template `%(name)s`"), name=name), None
+            ):
                 code = "" if language == "default" else language.lower()
                 if code and not _LANGUAGE.match(code):
-                    _fail(language_node, f"`{language}` is not a language code (write en, it, es, ru, ... or default)")
+                    _fail(
+                        language_node,
+                        Msg(
+                            _("`%(language)s` is not a language code (write en, it, es, ru, ... or default)"),
+                            language=language,
+                        ),
+                    )
                 texts[code] = self.template_text(text_node)
         else:
             texts[""] = self.template_text(node)
@@ -362,61 +418,88 @@ class _Compiler:
         self.templates[name] = Template(name=name, texts=texts, line=name_node.start_mark.line + 1)
 
     def template_text(self, node: yaml.Node) -> str:
-        text = self.text(node, "a template", MAX_TEMPLATE_CHARS)
+        text = self.text(node, Msg(_("a template")), MAX_TEMPLATE_CHARS)
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as error:
-            _fail(node, f"the template has a lone {{ or }} ({error}); write {{{{ and }}}} for braces")
+            _fail(node, Msg(_("the template has a lone { or } (%(error)s); write {{ and }} for braces"), error=error))
         for _literal, field, spec, conversion in parsed:
             if field is None:
                 continue
             if field not in PLACEHOLDERS or spec or conversion:
                 _fail(
                     node,
-                    f"unknown placeholder {{{field}}} in the template; use {_PLACEHOLDER_LIST}",
+                    Msg(
+                        _("unknown placeholder {%(field)s} in the template; use %(placeholders)s"),
+                        field=field,
+                        placeholders=_PLACEHOLDER_LIST,
+                    ),
                 )
         return text
 
     # -- rules --------------------------------------------------------------------------------------------
     def rule(self, node: yaml.Node, index: int, ids: dict[str, int]) -> CompiledRule:
-        fields = {key: (key_node, value) for key, key_node, value in self.mapping(node, "a rule", _RULE_KEYS)}
+        fields = {key: (key_node, value) for key, key_node, value in self.mapping(node, Msg(_("a rule")), _RULE_KEYS)}
         if "id" not in fields:
-            _fail(node, "every rule needs an `id` (lower-case letters, digits, - and _), e.g. `id: no-insults`")
+            _fail(node, _("every rule needs an `id` (lower-case letters, digits, - and _), e.g. `id: no-insults`"))
         id_node = fields["id"][1]
-        rule_id = self.text(id_node, "the rule id", 80)
+        rule_id = self.text(id_node, Msg(_("the rule id")), 80)
         if not _ID.match(rule_id):
-            _fail(id_node, "a rule id uses lower-case letters, digits, - and _ (at most 80), e.g. `no-insults`")
+            _fail(id_node, _("a rule id uses lower-case letters, digits, - and _ (at most 80), e.g. `no-insults`"))
         if rule_id in ids:
-            _fail(id_node, f"the id `{rule_id}` is already used by the rule on line {ids[rule_id]}")
+            _fail(
+                id_node,
+                Msg(
+                    _("the id `%(rule_id)s` is already used by the rule on line %(line)s"),
+                    rule_id=rule_id,
+                    line=ids[rule_id],
+                ),
+            )
         ids[rule_id] = node.start_mark.line + 1
         if "when" not in fields:
-            _fail(node, f"rule `{rule_id}` needs `when:` (the conditions)")
+            _fail(node, Msg(_("rule `%(rule_id)s` needs `when:` (the conditions)"), rule_id=rule_id))
         if "actions" not in fields:
-            _fail(node, f"rule `{rule_id}` needs `actions:` (use `- queue` to send matches to the review queue)")
+            _fail(
+                node,
+                Msg(
+                    _("rule `%(rule_id)s` needs `actions:` (use `- queue` to send matches to the review queue)"),
+                    rule_id=rule_id,
+                ),
+            )
         mode = Mode.ENABLED
         if "mode" in fields:
             value = self.text(fields["mode"][1], "mode").strip().lower().replace("-", "_").replace(" ", "_")
             if value not in Mode._value2member_map_:
-                _fail(fields["mode"][1], f"mode is one of enabled, log_only, disabled{_suggest(value, list(Mode))}")
+                _fail(
+                    fields["mode"][1],
+                    Msg(
+                        _("mode is one of enabled, log_only, disabled%(suggestion)s"),
+                        suggestion=_suggest(value, list(Mode)),
+                    ),
+                )
             mode = Mode(value)
         priority = 0
         if "priority" in fields:
             raw = self.scalar(fields["priority"][1])
             if not isinstance(raw, int) or isinstance(raw, bool) or not -10_000 <= raw <= 10_000:
-                _fail(fields["priority"][1], "priority is a whole number between -10000 and 10000 (higher runs first)")
+                _fail(
+                    fields["priority"][1], _("priority is a whole number between -10000 and 10000 (higher runs first)")
+                )
             priority = raw
         when = self.condition(fields["when"][1], 1)
         actions = self.actions(fields["actions"][1])
         return CompiledRule(
             rule_id=rule_id,
-            name=self.text(fields["name"][1], "the name", 200) if "name" in fields else rule_id,
+            name=self.text(fields["name"][1], Msg(_("the name")), 200) if "name" in fields else rule_id,
             order=index,
             priority=priority,
             mode=mode,
             stop=self.boolean(fields["stop"][1], "stop") if "stop" in fields else False,
             exempt_staff=self.boolean(fields["exempt_staff"][1], "exempt_staff") if "exempt_staff" in fields else True,
-            guideline=self.text(fields["guideline"][1], "the guideline", 2000) if "guideline" in fields else "",
-            description=self.text(fields["description"][1], "the description", 2000) if "description" in fields else "",
+            guideline=self.text(fields["guideline"][1], Msg(_("the guideline")), 2000) if "guideline" in fields else "",
+            description=self.text(fields["description"][1], Msg(_("the description")), 2000)
+            if "description" in fields
+            else "",
             when=when,
             actions=actions,
             line=node.start_mark.line + 1,
@@ -426,13 +509,16 @@ class _Compiler:
     # -- conditions ---------------------------------------------------------------------------------------
     def condition(self, node: yaml.Node, depth: int) -> Condition:
         if depth > MAX_DEPTH:
-            _fail(node, f"conditions are nested more than {MAX_DEPTH} levels deep (all/any/not)")
+            _fail(
+                node,
+                Msg(_("conditions are nested more than %(max_depth)s levels deep (all/any/not)"), max_depth=MAX_DEPTH),
+            )
         if not isinstance(node, yaml.MappingNode):
-            _fail(node, 'a condition is a mapping such as `words: [idiot]` or `score: {toxicity: ">= 0.8"}`')
+            _fail(node, _('a condition is a mapping such as `words: [idiot]` or `score: {toxicity: ">= 0.8"}`'))
         if not node.value:
-            _fail(node, "an empty condition: write at least one of " + ", ".join(_CONDITION_KEYS))
+            _fail(node, Msg(_("an empty condition: write at least one of %(keys)s"), keys=", ".join(_CONDITION_KEYS)))
         parts = [self.one_condition(key, key_node, value, depth) for key, key_node, value in
-                 self.mapping(node, "a condition", _CONDITION_KEYS)]  # fmt: skip
+                 self.mapping(node, Msg(_("a condition")), _CONDITION_KEYS)]  # fmt: skip
         return parts[0] if len(parts) == 1 else AllOf(parts)
 
     def one_condition(self, key: str, key_node: yaml.Node, node: yaml.Node, depth: int) -> Condition:
@@ -441,12 +527,12 @@ class _Compiler:
 
     def c_all(self, node: yaml.Node, depth: int) -> Condition:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            _fail(node, "`all` takes a list of conditions (each line starts with `- `)")
+            _fail(node, _("`all` takes a list of conditions (each line starts with `- `)"))
         return AllOf([self.condition(child, depth + 1) for child in node.value])
 
     def c_any(self, node: yaml.Node, depth: int) -> Condition:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            _fail(node, "`any` takes a list of conditions (each line starts with `- `)")
+            _fail(node, _("`any` takes a list of conditions (each line starts with `- `)"))
         return AnyOf([self.condition(child, depth + 1) for child in node.value])
 
     def c_not(self, node: yaml.Node, depth: int) -> Condition:
@@ -469,30 +555,49 @@ class _Compiler:
                     word_nodes += self.items(value, f"`{what}`")
                 elif key == "list":
                     for name_node in self.items(value, "list"):
-                        name = self.text(name_node, "a list name")
+                        name = self.text(name_node, Msg(_("a list name")))
                         if name not in self.lists:
-                            _fail(name_node, f"no list named `{name}` under `lists:`{_suggest(name, list(self.lists))}")
-                        word_nodes += self.items(self.lists[name], f"list `{name}`")
+                            _fail(
+                                name_node,
+                                Msg(
+                                    _("no list named `%(name)s` under `lists:`%(suggestion)s"),
+                                    name=name,
+                                    suggestion=_suggest(name, list(self.lists)),
+                                ),
+                            )
+                        word_nodes += self.items(self.lists[name], Msg(_("list `%(name)s`"), name=name))
                 elif key == "exact":
                     exact = self.boolean(value, "exact")
                 elif key == "languages":
                     languages = self.language_list(value)
                     for item, code in zip(self.items(value, "languages"), languages, strict=False):
                         if code not in self.languages:
-                            _fail(item, f"`{code}` is not in the rule set's `languages:`; add it there first")
+                            _fail(
+                                item,
+                                Msg(
+                                    _("`%(code)s` is not in the rule set's `languages:`; add it there first"),
+                                    code=code,
+                                ),
+                            )
             if not word_nodes:
-                _fail(node, f"`{what}` needs `any: [...]` or `list: name`")
+                _fail(node, Msg(_("`%(what)s` needs `any: [...]` or `list: name`"), what=what))
         else:
             word_nodes = self.items(node, f"`{what}`")
         cid = self.next_cid()
         for word_node in word_nodes:
-            word = self.text(word_node, "a word", MAX_WORD_CHARS)
+            word = self.text(word_node, Msg(_("a word")), MAX_WORD_CHARS)
             tokens = normalize(word).tokens
             if not tokens:
-                _fail(word_node, f"«{word}» has no letters or digits to match")
+                _fail(word_node, Msg(_("«%(word)s» has no letters or digits to match"), word=word))
             self.word_count += 1
             if self.word_count > MAX_WORDS:
-                _fail(word_node, f"too many words and phrases: the limit is {MAX_WORDS:,} for the whole rule set")
+                _fail(
+                    word_node,
+                    Msg(
+                        _("too many words and phrases: the limit is %(max_words)s for the whole rule set"),
+                        max_words=f"{MAX_WORDS:,}",
+                    ),
+                )
             first: frozenset[Key] = frozenset().union(
                 *(word_keys(v, languages, exact=exact) for v in tokens[0].variants)
             )
@@ -527,29 +632,37 @@ class _Compiler:
                 elif key == "on":
                     target = self.text(value, "`on`")
                     if target not in ("normalized", "original"):
-                        _fail(value, "`on` is `normalized` (the default: folded, lower-case text) or `original`")
+                        _fail(value, _("`on` is `normalized` (the default: folded, lower-case text) or `original`"))
                     on_original = target == "original"
                 else:
                     case_sensitive = self.boolean(value, "case_sensitive")
             if not pattern_nodes:
-                _fail(node, "`regex` needs `any: [patterns]`")
+                _fail(node, _("`regex` needs `any: [patterns]`"))
         else:
             pattern_nodes = self.items(node, "`regex`")
         cid = self.next_cid()
         options = _re2_options(case_sensitive)
         for pattern_node in pattern_nodes:
-            pattern = self.text(pattern_node, "a regular expression", MAX_PATTERN_CHARS)
+            pattern = self.text(pattern_node, Msg(_("a regular expression")), MAX_PATTERN_CHARS)
             self.regex_count += 1
             if self.regex_count > MAX_REGEXES:
-                _fail(pattern_node, f"too many regular expressions: the limit is {MAX_REGEXES} for the whole rule set")
+                _fail(
+                    pattern_node,
+                    Msg(
+                        _("too many regular expressions: the limit is %(max_regexes)s for the whole rule set"),
+                        max_regexes=MAX_REGEXES,
+                    ),
+                )
             if not pattern:
-                _fail(pattern_node, "an empty regular expression would match every message")
+                _fail(pattern_node, _("an empty regular expression would match every message"))
             try:
                 compiled = re2.compile(pattern, options)
             except re2.error as error:
-                _fail(pattern_node, f"RE2 refuses this regular expression: {_explain_re2(error)}")
+                _fail(
+                    pattern_node, Msg(_("RE2 refuses this regular expression: %(reason)s"), reason=_explain_re2(error))
+                )
             if compiled.search("") is not None:
-                _fail(pattern_node, "this regular expression matches an empty text, so it would match every message")
+                _fail(pattern_node, _("this regular expression matches an empty text, so it would match every message"))
             entry = RegexEntry(cid=cid, pattern=pattern, compiled=compiled, on_original=on_original)
             self.regexes.setdefault((on_original, case_sensitive), []).append(entry)
         return TextHit(cid)
@@ -558,11 +671,19 @@ class _Compiler:
         parts: list[Condition] = []
         for name, key_node, value in self.mapping(node, "`score`", None):
             if name not in SCORES:
-                _fail(key_node, f"unknown score `{name}`{_suggest(name, SCORES)}; scores are: {', '.join(SCORES)}")
-            op, threshold = self.comparison(value, f"score `{name}`", low=0, high=1)
+                _fail(
+                    key_node,
+                    Msg(
+                        _("unknown score `%(name)s`%(suggestion)s; scores are: %(choices)s"),
+                        name=name,
+                        suggestion=_suggest(name, SCORES),
+                        choices=", ".join(SCORES),
+                    ),
+                )
+            op, threshold = self.comparison(value, Msg(_("score `%(name)s`"), name=name), low=0, high=1)
             parts.append(Score(name, op, threshold))
         if not parts:
-            _fail(node, '`score` needs at least one score, e.g. `toxicity: ">= 0.8"`')
+            _fail(node, _('`score` needs at least one score, e.g. `toxicity: ">= 0.8"`'))
         return parts[0] if len(parts) == 1 else AllOf(parts)
 
     def c_flag(self, node: yaml.Node, depth: int) -> Condition:
@@ -570,21 +691,30 @@ class _Compiler:
         for name, _key_node, value in self.mapping(node, "`flag`", FLAGS):
             parts.append(FactIs(FactGetter(name, _flag_getter(name)), self.boolean(value, name), "flag"))
         if not parts:
-            _fail(node, "`flag` needs toxic, spam or question")
+            _fail(node, _("`flag` needs toxic, spam or question"))
         return parts[0] if len(parts) == 1 else AllOf(parts)
 
     def c_sentiment(self, node: yaml.Node, depth: int) -> Condition:
         values = self.texts(node, "sentiment")
         for item, value in zip(self.items(node, "sentiment"), values, strict=True):
             if value not in SENTIMENTS:
-                _fail(item, f"sentiment is negative, neutral or positive{_suggest(value, SENTIMENTS)}")
+                _fail(
+                    item,
+                    Msg(
+                        _("sentiment is negative, neutral or positive%(suggestion)s"),
+                        suggestion=_suggest(value, SENTIMENTS),
+                    ),
+                )
         return FactIn(FactGetter("sentiment", lambda f: f.sentiment), frozenset(values))
 
     def c_language(self, node: yaml.Node, depth: int) -> Condition:
         values = [v.lower() for v in self.texts(node, "language")]
         for item, value in zip(self.items(node, "language"), values, strict=True):
             if not _LANGUAGE.match(value):
-                _fail(item, f"`{value}` is not a language code (en, it, es, ru, ... or und for unknown)")
+                _fail(
+                    item,
+                    Msg(_("`%(code)s` is not a language code (en, it, es, ru, ... or und for unknown)"), code=value),
+                )
         return FactIn(FactGetter("language", lambda f: f.language), frozenset(values))
 
     def c_platform(self, node: yaml.Node, depth: int) -> Condition:
@@ -596,7 +726,7 @@ class _Compiler:
         for item in self.items(node, "source"):
             value = self.scalar(item)
             if not isinstance(value, int) or isinstance(value, bool):
-                _fail(item, "`source` takes source numbers (as in the source's address); use `platform` for kinds")
+                _fail(item, _("`source` takes source numbers (as in the source's address); use `platform` for kinds"))
             ids.append(value)
         return FactIn(FactGetter("source", lambda f: f.source_id), frozenset(ids))
 
@@ -629,20 +759,27 @@ class _Compiler:
                 values = frozenset(v.lower() for v in self.texts(value, "role"))
                 parts.append(FactIn(FactGetter(key, lambda f: f.role), values))
         if not parts:
-            _fail(node, "`member` needs at least one of " + ", ".join(_MEMBER_KEYS))
+            _fail(node, Msg(_("`member` needs at least one of %(keys)s"), keys=", ".join(_MEMBER_KEYS)))
         return parts[0] if len(parts) == 1 else AllOf(parts)
 
     def window(self, node: yaml.Node, what: str, count_key: str, pers: Sequence[str]) -> tuple[str, float, float, str]:
         fields = {k: v for k, _kn, v in self.mapping(node, f"`{what}`", (count_key, "seconds", "per"))}
         if count_key not in fields or "seconds" not in fields:
-            _fail(node, f"`{what}` needs `{count_key}` and `seconds`, e.g. `{{{count_key}: 5, seconds: 60}}`")
+            _fail(
+                node,
+                Msg(
+                    _("`%(what)s` needs `%(count_key)s` and `seconds`, e.g. `{%(count_key)s: 5, seconds: 60}`"),
+                    what=what,
+                    count_key=count_key,
+                ),
+            )
         op, number = self.comparison(fields[count_key], count_key, low=0)
         seconds = float(self.duration(fields["seconds"], "seconds") or 0)
         per = pers[0]
         if "per" in fields:
             per = self.text(fields["per"], "per")
             if per not in pers:
-                _fail(fields["per"], f"`per` is one of: {', '.join(pers)}")
+                _fail(fields["per"], Msg(_("`per` is one of: %(choices)s"), choices=", ".join(pers)))
         self.horizon = max(self.horizon, seconds)
         return op, number, seconds, per
 
@@ -668,24 +805,30 @@ class _Compiler:
     # -- actions ------------------------------------------------------------------------------------------
     def actions(self, node: yaml.Node) -> tuple[Action, ...]:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            _fail(node, "`actions` is a list, e.g.\n  - remove\n  - warn: be-kind")
+            _fail(node, _("`actions` is a list, e.g.\n  - remove\n  - warn: be-kind"))
         actions: list[Action] = []
         for item in node.value:
             if isinstance(item, yaml.ScalarNode):
-                name, value = self.text(item, "an action"), None
+                name, value = self.text(item, Msg(_("an action"))), None
                 name_node = item
             elif isinstance(item, yaml.MappingNode) and len(item.value) == 1:
                 name_node, value = item.value[0]
-                name = self.text(name_node, "an action")
+                name = self.text(name_node, Msg(_("an action")))
             else:
-                _fail(item, "an action is a name (`- remove`) or a name with a value (`- mute: 1h`)")
+                _fail(item, _("an action is a name (`- remove`) or a name with a value (`- mute: 1h`)"))
             kind_name = name.strip().lower().replace("-", "_").replace(" ", "_")
             kinds = [k.value for k in ActionKind]
             if kind_name in ("hide", "delete"):
                 kind_name = "remove"
             if kind_name not in kinds:
                 _fail(
-                    name_node, f"unknown action `{name}`{_suggest(kind_name, kinds)}; actions are: {', '.join(kinds)}"
+                    name_node,
+                    Msg(
+                        _("unknown action `%(name)s`%(suggestion)s; actions are: %(choices)s"),
+                        name=name,
+                        suggestion=_suggest(kind_name, kinds),
+                        choices=", ".join(kinds),
+                    ),
                 )
             actions.append(self.action(ActionKind(kind_name), value, item))
         return tuple(actions)
@@ -693,12 +836,12 @@ class _Compiler:
     def action(self, kind: ActionKind, value: yaml.Node | None, item: yaml.Node) -> Action:  # noqa: C901 - one branch per kind
         if kind in (ActionKind.QUEUE, ActionKind.REMOVE, ActionKind.KICK):
             if value is not None and self.scalar(value) is not None:
-                _fail(value, f"`{kind.value}` takes no value")
+                _fail(value, Msg(_("`%(action)s` takes no value"), action=kind.value))
             return Action(kind=kind)
         if kind in (ActionKind.REPLY, ActionKind.WARN):
             if value is None or (isinstance(value, yaml.ScalarNode) and self.scalar(value) is None):
                 if kind is ActionKind.REPLY:
-                    _fail(item, "`reply` needs a template name (`reply: be-kind`) or `{text: ...}`")
+                    _fail(item, _("`reply` needs a template name (`reply: be-kind`) or `{text: ...}`"))
                 return Action(kind=kind)
             if isinstance(value, yaml.MappingNode):
                 fields = {k: v for k, _kn, v in self.mapping(value, f"`{kind.value}`", ("template", "text"))}
@@ -706,7 +849,7 @@ class _Compiler:
                     return Action(kind=kind, template=self.template_ref(fields["template"]))
                 if "text" in fields:
                     return Action(kind=kind, text=self.template_text(fields["text"]))
-                _fail(value, f"`{kind.value}` needs `template` or `text`")
+                _fail(value, Msg(_("`%(action)s` needs `template` or `text`"), action=kind.value))
             return Action(kind=kind, template=self.template_ref(value))
         if kind is ActionKind.MUTE:
             if value is None or self.scalar(value) is None:
@@ -718,7 +861,7 @@ class _Compiler:
             return Action(kind=kind, duration_seconds=self.duration(value, kind.value, allow_forever=True))
         if kind is ActionKind.TAG:
             if value is None:
-                _fail(item, "`tag` needs one or more tag names, e.g. `tag: [spam, links]`")
+                _fail(item, _("`tag` needs one or more tag names, e.g. `tag: [spam, links]`"))
             return Action(kind=kind, tags=tuple(self.texts(value, "tag", 60)))
         if kind is ActionKind.NOTIFY:
             targets = (
@@ -741,10 +884,17 @@ class _Compiler:
         return isinstance(node, yaml.ScalarNode) and self.scalar(node) is None
 
     def template_ref(self, node: yaml.Node) -> str:
-        name = self.text(node, "a template name")
+        name = self.text(node, Msg(_("a template name")))
         if name not in self.templates:
             known = list(self.templates)
-            _fail(node, f"no template named `{name}` under `templates:`{_suggest(name, known)}")
+            _fail(
+                node,
+                Msg(
+                    _("no template named `%(name)s` under `templates:`%(suggestion)s"),
+                    name=name,
+                    suggestion=_suggest(name, known),
+                ),
+            )
         return name
 
 
@@ -761,19 +911,19 @@ def _re2_options(case_sensitive: bool) -> re2.Options:
 
 
 _RE2_REASONS = (
-    ("invalid escape sequence: \\1", "backreferences (\\1, \\2, ...) are not supported: RE2 matches in linear time "
-     "and cannot look back at what a group matched"),
-    ("invalid escape sequence", "an escape RE2 does not know"),
-    ("invalid perl operator: (?<", "lookbehind ((?<=...), (?<!...)) is not supported: RE2 matches in linear time"),
-    ("invalid perl operator: (?=", "lookahead ((?=...)) is not supported: RE2 matches in linear time"),
-    ("invalid perl operator: (?!", "negative lookahead ((?!...)) is not supported: RE2 matches in linear time"),
-    ("invalid perl operator", "a (?...) group RE2 does not support"),
-    ("invalid repetition size", "a repetition count above 1000 ({1001} or more)"),
-    ("bad repetition operator", "a repetition that repeats nothing or repeats twice (** or ++)"),
-    ("missing )", "a ( without its )"),
-    ("unexpected )", "a ) without its ("),
-    ("missing ]", "a [ without its ]"),
-    ("pattern too large", "the pattern compiles to more than RE2's memory limit: simplify it"),
+    ("invalid escape sequence: \\1", _("backreferences (\\1, \\2, ...) are not supported: RE2 matches in linear time "
+     "and cannot look back at what a group matched")),
+    ("invalid escape sequence", _("an escape RE2 does not know")),
+    ("invalid perl operator: (?<", _("lookbehind ((?<=...), (?<!...)) is not supported: RE2 matches in linear time")),
+    ("invalid perl operator: (?=", _("lookahead ((?=...)) is not supported: RE2 matches in linear time")),
+    ("invalid perl operator: (?!", _("negative lookahead ((?!...)) is not supported: RE2 matches in linear time")),
+    ("invalid perl operator", _("a (?...) group RE2 does not support")),
+    ("invalid repetition size", _("a repetition count above 1000 ({1001} or more)")),
+    ("bad repetition operator", _("a repetition that repeats nothing or repeats twice (** or ++)")),
+    ("missing )", _("a ( without its )")),
+    ("unexpected )", _("a ) without its (")),
+    ("missing ]", _("a [ without its ]")),
+    ("pattern too large", _("the pattern compiles to more than RE2's memory limit: simplify it")),
 )  # fmt: skip
 
 
@@ -782,5 +932,5 @@ def _explain_re2(error: Exception) -> str:
     detail = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     for prefix, reason in _RE2_REASONS:
         if detail.startswith(prefix):
-            return f"{reason} (RE2: {detail})"
+            return Msg(_("%(reason)s (RE2: %(detail)s)"), reason=Msg(reason), detail=detail)
     return detail
