@@ -238,10 +238,7 @@ def save_rules(request: Any, body: RulesIn, workspace: WorkspaceParam = None) ->
 @router.post("/rules/{version}/enable", response={200: RuleSetOut, **ERRORS}, summary="Make a version live")
 def enable_rules(request: Any, version: int, workspace: WorkspaceParam = None) -> RuleSetOut:
     ws = api_workspace(request, workspace, Perm.MANAGE_RULES)
-    try:
-        found = selectors.get_rule_set(workspace=ws, version=version)
-    except RuleSet.DoesNotExist as exc:
-        raise Http404 from exc
+    found = selectors.get_rule_set(workspace=ws, version=version)
     services.activate_rule_set(workspace=ws, rule_set=found, actor=api_user(request))
     return _rule_set(found, found.pk)
 
@@ -278,10 +275,7 @@ def resolve_item(
         raise invalid(["body", "verdict"], "unknown verdict")
     if not can(user, ws, VERDICTS[body.verdict][0]):
         raise PermissionDenied
-    try:
-        item = selectors.get_item(workspace=ws, item_id=item_id)
-    except ReviewItem.DoesNotExist as exc:
-        raise Http404 from exc
+    item = selectors.get_item(workspace=ws, item_id=item_id)
     try:
         decision = services.resolve_item(workspace=ws, item=item, verdict=body.verdict, actor=user)
     except ModerationError as exc:
@@ -303,10 +297,7 @@ def list_decisions(request: Any, page: Query[PageQuery], workspace: WorkspacePar
 @router.get("/decisions/{decision_id}", response={200: DecisionOut, **ERRORS}, summary="Get a decision")
 def get_decision(request: Any, decision_id: int, workspace: WorkspaceParam = None) -> DecisionOut:
     ws = api_workspace(request, workspace, Perm.MODERATE)
-    try:
-        return _decision(selectors.get_decision(workspace=ws, decision_id=decision_id))
-    except Decision.DoesNotExist as exc:
-        raise Http404 from exc
+    return _decision(selectors.get_decision(workspace=ws, decision_id=decision_id))
 
 
 # --- appeals ------------------------------------------------------------------------------------------------------
@@ -331,10 +322,7 @@ def decide_appeal(
     """Overturning undoes the action on the platform where possible and removes the strike. 409 when the
     caller made the original decision, or the appeal was decided already."""
     ws = api_workspace(request, workspace, Perm.REVIEW_APPEALS)
-    try:
-        found = selectors.get_appeal(workspace=ws, appeal_id=appeal_id)
-    except Appeal.DoesNotExist as exc:
-        raise Http404 from exc
+    found = selectors.get_appeal(workspace=ws, appeal_id=appeal_id)
     try:
         decided = services.decide_appeal(
             workspace=ws, appeal=found, overturn=body.overturn, response=body.response, actor=api_user(request)

@@ -1,4 +1,5 @@
-"""Reads for moderation. Every function takes the workspace and filters on it (a miss is DoesNotExist)."""
+"""Reads for moderation. Every function takes the workspace and filters on it: an object of another workspace is
+a miss, and `get_*` raise Http404 for a miss (views and the API answer 404 without a word more)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from communa.accounts.models import Workspace
@@ -51,11 +53,11 @@ def rule_sets(*, workspace: Workspace) -> QuerySet[RuleSet]:
 
 
 def get_rule_set(*, workspace: Workspace, version: int) -> RuleSet:
-    return RuleSet.objects.get(workspace=workspace, version=version)
+    return get_object_or_404(RuleSet, workspace=workspace, version=version)
 
 
 def get_backtest(*, workspace: Workspace, backtest_id: int) -> Backtest:
-    return Backtest.objects.select_related("rule_set").get(workspace=workspace, pk=backtest_id)
+    return get_object_or_404(Backtest.objects.select_related("rule_set"), workspace=workspace, pk=backtest_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,9 +149,10 @@ def recently_resolved(*, workspace: Workspace, limit: int = 20) -> list[ReviewIt
 
 
 def get_item(*, workspace: Workspace, item_id: int) -> ReviewItem:
-    return ReviewItem.objects.select_related(
+    items = ReviewItem.objects.select_related(
         "message__source", "message__identity", "message__thread", "member", "decision", "claimed_by", "assigned_to"
-    ).get(workspace=workspace, pk=item_id)
+    )
+    return get_object_or_404(items, workspace=workspace, pk=item_id)
 
 
 @dataclasses.dataclass
@@ -231,9 +234,8 @@ def decisions(*, workspace: Workspace) -> QuerySet[Decision]:
 
 
 def get_decision(*, workspace: Workspace, decision_id: int) -> Decision:
-    return Decision.objects.select_related("message__source", "message__identity", "member", "moderator").get(
-        workspace=workspace, pk=decision_id
-    )
+    decisions = Decision.objects.select_related("message__source", "message__identity", "member", "moderator")
+    return get_object_or_404(decisions, workspace=workspace, pk=decision_id)
 
 
 def actions_of(decision: Decision) -> list[DecisionAction]:
@@ -250,9 +252,8 @@ def appeals(*, workspace: Workspace, state: str | None = None) -> QuerySet[Appea
 
 
 def get_appeal(*, workspace: Workspace, appeal_id: int) -> Appeal:
-    return Appeal.objects.select_related("decision__message__source", "decision__moderator", "member").get(
-        workspace=workspace, pk=appeal_id
-    )
+    appeals = Appeal.objects.select_related("decision__message__source", "decision__moderator", "member")
+    return get_object_or_404(appeals, workspace=workspace, pk=appeal_id)
 
 
 def conflict_alerts(*, workspace: Workspace, limit: int = 20) -> list[ConflictAlert]:

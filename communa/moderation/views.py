@@ -30,7 +30,7 @@ from communa.accounts.roles import Perm, role_has
 from communa.moderation import selectors, services
 from communa.moderation.actions import APPEAL_SALT, appeal_code, appeal_url
 from communa.moderation.forms import AppealDecisionForm, AppealForm, BacktestForm, RuleSetForm, StrikeForm
-from communa.moderation.models import Appeal, Backtest, ConflictAlert, Decision, ReviewItem, RuleMode, RuleSet, Strike
+from communa.moderation.models import Appeal, ConflictAlert, Decision, ReviewItem, RuleMode, Strike
 from communa.moderation.services import VERDICTS, ModerationError
 
 VERDICT_LABELS = {
@@ -99,10 +99,7 @@ def queue(request: HttpRequest, workspace: str) -> HttpResponse:
     if wanted.isdigit():
         selected = next((i for i in items if i.pk == int(wanted)), None)
         if selected is None:
-            try:
-                selected = selectors.get_item(workspace=ws, item_id=int(wanted))
-            except ReviewItem.DoesNotExist as exc:
-                raise Http404 from exc
+            selected = selectors.get_item(workspace=ws, item_id=int(wanted))
     elif items:
         selected = items[0]
     context: dict[str, Any] = {
@@ -139,18 +136,11 @@ def queue(request: HttpRequest, workspace: str) -> HttpResponse:
     return render(request, "moderation/queue.html", context)
 
 
-def _item(ws: Workspace, item_id: int) -> ReviewItem:
-    try:
-        return selectors.get_item(workspace=ws, item_id=item_id)
-    except ReviewItem.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 @login_required
 @require_POST
 def claim(request: HttpRequest, workspace: str, item_id: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    item = _item(ws, item_id)
+    item = selectors.get_item(workspace=ws, item_id=item_id)
     try:
         services.claim_item(workspace=ws, item=item, actor=_user(request), force=request.POST.get("force") == "1")
     except ModerationError as exc:
@@ -162,7 +152,7 @@ def claim(request: HttpRequest, workspace: str, item_id: int) -> HttpResponse:
 @require_POST
 def release(request: HttpRequest, workspace: str, item_id: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    item = _item(ws, item_id)
+    item = selectors.get_item(workspace=ws, item_id=item_id)
     services.release_item(workspace=ws, item=item, actor=_user(request))
     return redirect(reverse("moderation:queue", args=[ws.slug]) + f"?item={item.pk}")
 
@@ -171,7 +161,7 @@ def release(request: HttpRequest, workspace: str, item_id: int) -> HttpResponse:
 @require_POST
 def assign(request: HttpRequest, workspace: str, item_id: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    item = _item(ws, item_id)
+    item = selectors.get_item(workspace=ws, item_id=item_id)
     raw = request.POST.get("assignee", "")
     assignee = None
     if raw.isdigit():
@@ -189,7 +179,7 @@ def assign(request: HttpRequest, workspace: str, item_id: int) -> HttpResponse:
 @require_POST
 def resolve(request: HttpRequest, workspace: str, item_id: int, verdict: str) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    item = _item(ws, item_id)
+    item = selectors.get_item(workspace=ws, item_id=item_id)
     if verdict not in VERDICTS:
         raise Http404
     try:
@@ -283,19 +273,12 @@ def validate(request: HttpRequest, workspace: str) -> HttpResponse:
     return render(request, "moderation/partials/validation.html", {"result": _compile_error(text)})
 
 
-def _rule_set(ws: Workspace, version: int) -> RuleSet:
-    try:
-        return selectors.get_rule_set(workspace=ws, version=version)
-    except RuleSet.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 @login_required
 @require_GET
 def rule_set(request: HttpRequest, workspace: str, version: int) -> HttpResponse:
     """One version: its text, the mode of each rule, its backtests, and the enable button."""
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    found = _rule_set(ws, version)
+    found = selectors.get_rule_set(workspace=ws, version=version)
     backtest = selectors.latest_backtest(workspace=ws, rule_set=found)
     config = selectors.moderation_settings(workspace=ws)
     return render(
@@ -320,7 +303,7 @@ def rule_set(request: HttpRequest, workspace: str, version: int) -> HttpResponse
 def save_modes(request: HttpRequest, workspace: str, version: int) -> HttpResponse:
     """New modes for the rules of a version: saved as a new version (every save is one)."""
     ws = access_workspace(request.user, workspace, Perm.MANAGE_RULES)
-    found = _rule_set(ws, version)
+    found = selectors.get_rule_set(workspace=ws, version=version)
     modes = {
         rule_id: request.POST.get(f"mode-{rule_id}", mode) for rule_id, _name, mode in services.effective_modes(found)
     }
@@ -335,7 +318,7 @@ def save_modes(request: HttpRequest, workspace: str, version: int) -> HttpRespon
 @require_POST
 def backtest(request: HttpRequest, workspace: str, version: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.MANAGE_RULES)
-    found = _rule_set(ws, version)
+    found = selectors.get_rule_set(workspace=ws, version=version)
     form = BacktestForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose between 1 and 365 days."))
@@ -348,10 +331,7 @@ def backtest(request: HttpRequest, workspace: str, version: int) -> HttpResponse
 @require_GET
 def backtest_detail(request: HttpRequest, workspace: str, backtest_id: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    try:
-        found = selectors.get_backtest(workspace=ws, backtest_id=backtest_id)
-    except Backtest.DoesNotExist as exc:
-        raise Http404 from exc
+    found = selectors.get_backtest(workspace=ws, backtest_id=backtest_id)
     config = selectors.moderation_settings(workspace=ws)
     rows = sorted(found.by_rule.items(), key=lambda kv: -int(kv[1].get("matches", 0)))
     marks = selectors.backtest_marks(workspace=ws, backtest=found)
@@ -388,10 +368,7 @@ def backtest_detail(request: HttpRequest, workspace: str, backtest_id: int) -> H
 def mark_example(request: HttpRequest, workspace: str, backtest_id: int, message_id: int) -> HttpResponse:
     """A moderator marks an example "correct" or "would be wrong" (or clears the mark)."""
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    try:
-        found = selectors.get_backtest(workspace=ws, backtest_id=backtest_id)
-    except Backtest.DoesNotExist as exc:
-        raise Http404 from exc
+    found = selectors.get_backtest(workspace=ws, backtest_id=backtest_id)
     try:
         services.mark_example(
             workspace=ws,
@@ -411,7 +388,7 @@ def mark_example(request: HttpRequest, workspace: str, backtest_id: int, message
 def enable(request: HttpRequest, workspace: str, version: int) -> HttpResponse:
     """Make a version live. When its last backtest acted on too much, the person must confirm."""
     ws = access_workspace(request.user, workspace, Perm.MANAGE_RULES)
-    found = _rule_set(ws, version)
+    found = selectors.get_rule_set(workspace=ws, version=version)
     last = selectors.latest_backtest(workspace=ws, rule_set=found)
     if last is not None and last.too_broad and request.POST.get("confirm") != "1":
         messages.error(
@@ -454,18 +431,11 @@ def decisions(request: HttpRequest, workspace: str) -> HttpResponse:
     )
 
 
-def _decision(ws: Workspace, decision_id: int) -> Decision:
-    try:
-        return selectors.get_decision(workspace=ws, decision_id=decision_id)
-    except Decision.DoesNotExist as exc:
-        raise Http404 from exc
-
-
 @login_required
 @require_GET
 def decision(request: HttpRequest, workspace: str, decision_id: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.MODERATE)
-    found = _decision(ws, decision_id)
+    found = selectors.get_decision(workspace=ws, decision_id=decision_id)
     return render(
         request,
         "moderation/decision.html",
@@ -486,7 +456,7 @@ def decision(request: HttpRequest, workspace: str, decision_id: int) -> HttpResp
 @require_POST
 def reverse_decision(request: HttpRequest, workspace: str, decision_id: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.REVIEW_APPEALS)
-    found = _decision(ws, decision_id)
+    found = selectors.get_decision(workspace=ws, decision_id=decision_id)
     if services.reverse_decision(workspace=ws, decision=found, actor=_user(request), why="reversed by a manager"):
         messages.success(request, _("Reversed: what can be undone on the platform is being undone."))
     else:
@@ -515,10 +485,7 @@ def appeals(request: HttpRequest, workspace: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def appeal(request: HttpRequest, workspace: str, appeal_id: int) -> HttpResponse:
     ws = access_workspace(request.user, workspace, Perm.REVIEW_APPEALS)
-    try:
-        found = selectors.get_appeal(workspace=ws, appeal_id=appeal_id)
-    except Appeal.DoesNotExist as exc:
-        raise Http404 from exc
+    found = selectors.get_appeal(workspace=ws, appeal_id=appeal_id)
     user = _user(request)
     form = AppealDecisionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.http import Http404
 from django.test import Client
 from django.utils import timezone
 
@@ -309,7 +310,7 @@ def test_another_workspace_sees_nothing(workspace: Workspace, other_workspace: W
     message = post(fake_source, "m1", "buy cheap")
     evaluate_batch(workspace_id=workspace.pk, message_ids=[message.pk])
     assert list(selectors.open_items(workspace=other_workspace)) == []
-    with pytest.raises(ReviewItem.DoesNotExist):
+    with pytest.raises(Http404):
         selectors.get_item(workspace=other_workspace, item_id=ReviewItem.objects.get().pk)
     assert evaluate_batch(workspace_id=other_workspace.pk, message_ids=[message.pk]) == 0
 
