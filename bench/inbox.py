@@ -412,8 +412,9 @@ def run_scenario(
 # - a click on a row (or j/k) swaps the conversation pane in (HX-Target: inbox-conversation); a person reading,
 #   answering or triaging opens the next one every few seconds: here every 3–12 s (uniform, mean 7.5 s);
 # - the tab opened on the full inbox page once, people arriving over the first PERSON_ARRIVALS seconds.
-# Per person: 1/5 + 1/10 + 1/7.5 ≈ 0.43 requests/s; 50 people ≈ 22 requests/s. (The pane's suggested answers,
-# loaded after it, run the embedding model: the Understanding issue's cost, not measured here.)
+# Per person (the swapped-in pane restarts the 5 s poll: about one poll per click): 2/7.5 + 1/10 ≈ 0.37
+# requests/s; 50 people ≈ 18 requests/s. (The pane's suggested answers, loaded after it, run the embedding
+# model: the Understanding issue's cost, not measured here.)
 PERSON_CLICK = (3.0, 12.0)
 PERSON_ARRIVALS = 20.0  # people open their inbox over the first 20 s (a ramp-up), not all in the same second
 
