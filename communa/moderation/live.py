@@ -246,6 +246,7 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
 
 DELIVERY_THREADS = 8
 _pool: ThreadPoolExecutor | None = None
+_waiting = 0  # removals submitted and not delivered yet
 
 
 def deliver_soon(workspace_id: int, keys: Sequence[str]) -> None:
@@ -253,23 +254,31 @@ def deliver_soon(workspace_id: int, keys: Sequence[str]) -> None:
     batch while the platform answers: a redaction takes Synapse ~70 ms on a quiet machine and several hundred
     under load, so at 20 removals/s one thread could not keep up. Up to DELIVERY_THREADS removals are in flight
     at once, each with the outbox's own claim."""
-    global _pool
+    global _pool, _waiting
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="moderation-deliver")
         pool = _pool
+        _waiting += len(keys)
     for key in keys:
         pool.submit(_deliver_on_thread, workspace_id, [key])
 
 
 def _deliver_on_thread(workspace_id: int, keys: Sequence[str]) -> None:
-    # The thread keeps its connection between items (closing it after each, as CONN_MAX_AGE=0 would on SQLite,
-    # costs a reconnect and a cold page cache per removal); a broken one is dropped and reopened next time.
+    # The thread keeps its connection while more removals wait (closing it after each, as CONN_MAX_AGE=0 would on
+    # SQLite, costs a reconnect and a cold page cache per removal); idle, or after a failure, it lets it go.
+    global _waiting
     try:
         deliver_now(workspace_id, keys)
     except Exception:
         logger.exception("moderation: delivering %s failed; the outbox task will", keys)
         connections.close_all()  # this thread's
+    finally:
+        with _lock:
+            _waiting -= 1
+            idle = _waiting == 0
+    if idle:
+        connections.close_all()
 
 
 def deliver_now(workspace_id: int, keys: Sequence[str]) -> None:
