@@ -158,3 +158,29 @@ def test_bulk_resolve_and_translated_page(laptop: Any, manager: User, inbox: dic
     assert page.locator("h1").inner_text() == "Posta in arrivo"
     shot(page, "inbox-italian")
     assert Message.objects.count() == 7
+
+
+def test_a_shared_view_reaches_the_whole_team(
+    laptop: Any,
+    browser: Any,
+    live_server: LiveServer,
+    manager: User,
+    owner: User,
+    inbox: dict[str, Any],  # noqa: F811
+) -> None:
+    page = laptop
+    sign_in(page, manager, "/w/acme/inbox/?language=it")
+    assert page.locator("[data-row]").count() == 1
+    page.locator(".inbox-share-view summary").click()
+    page.get_by_label("Name of the view the whole team will see").fill("Italiano")
+    page.get_by_role("button", name="Share with the team").click()
+    page.wait_for_selector(".alert-success")
+    shot(page, "inbox-shared-view")
+    # The owner, in another browser session, finds it beside the built-in views and opens the same list.
+    other = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 768}).new_page()
+    sign_in(other, owner)
+    other.locator("[data-shared-view]", has_text="Italiano").click()
+    other.wait_for_url("**/w/acme/inbox/?language=it")
+    assert other.locator("[data-row]").count() == 1
+    assert other.locator("[data-row]").first.get_attribute("data-id") == str(inbox["convs"]["refund"].pk)
+    other.context.close()
