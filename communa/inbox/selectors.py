@@ -249,7 +249,7 @@ def timeline(*, conversation: Conversation) -> list[Entry]:
     items = [
         i
         for i in ConversationMessage.objects.filter(conversation=conversation)
-        .select_related("message", "message__member", "message__identity", "message__signals", "answerer_member")
+        .select_related("message", "message__member", "message__identity")  # what the page and the API show
         .order_by("created_at", "id")
         if i.message_id not in came_back
     ]
