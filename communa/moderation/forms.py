@@ -39,6 +39,10 @@ class AppealDecisionForm(forms.Form):
     )
 
 
+class StrikeSettingsForm(forms.Form):
+    strike_days = forms.IntegerField(label=_("Strikes expire after (days)"), min_value=1, max_value=3650)
+
+
 class StrikeForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500)
     days = forms.IntegerField(label=_("Expires after (days)"), min_value=1, max_value=3650, initial=90)

@@ -123,6 +123,25 @@ def save_rule_set(
     return rule_set
 
 
+def set_strike_days(*, workspace: Workspace, days: int, actor: User) -> ModerationSettings:
+    """How long strikes given from now on count (existing strikes keep their expiry)."""
+    if not 1 <= days <= 3650:
+        raise ModerationError(_("Choose between 1 and 3650 days."))
+    with transaction.atomic():
+        config = ModerationSettings.objects.select_for_update().get(pk=settings_for(workspace).pk)
+        before = config.strike_days
+        config.strike_days = days
+        config.save(update_fields=["strike_days"])
+        record(
+            workspace=workspace,
+            actor=actor,
+            action="moderation.settings_changed",
+            target=config,
+            data={"strike_days": [before, days]},
+        )
+    return config
+
+
 def activate_rule_set(*, workspace: Workspace, rule_set: RuleSet | None, actor: User | None) -> ModerationSettings:
     """Make `rule_set` the live one (None: automatic moderation off)."""
     if rule_set is not None and rule_set.workspace_id != workspace.pk:

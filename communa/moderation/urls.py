@@ -14,6 +14,7 @@ urlpatterns = [
     path("rules/", views.rules, name="rules"),
     path("rules/validate/", views.validate, name="validate"),
     path("rules/off/", views.disable, name="disable"),
+    path("rules/strikes/", views.strike_settings, name="strike_settings"),
     path("rules/v<int:version>/", views.rule_set, name="rule_set"),
     path("rules/v<int:version>/modes/", views.save_modes, name="save_modes"),
     path("rules/v<int:version>/backtest/", views.backtest, name="run_backtest"),

@@ -29,7 +29,14 @@ from communa.accounts.models import Membership, User, Workspace
 from communa.accounts.roles import Perm, role_has
 from communa.moderation import selectors, services
 from communa.moderation.actions import APPEAL_SALT, appeal_code, appeal_url
-from communa.moderation.forms import AppealDecisionForm, AppealForm, BacktestForm, RuleSetForm, StrikeForm
+from communa.moderation.forms import (
+    AppealDecisionForm,
+    AppealForm,
+    BacktestForm,
+    RuleSetForm,
+    StrikeForm,
+    StrikeSettingsForm,
+)
 from communa.moderation.models import Appeal, ConflictAlert, Decision, ReviewItem, RuleMode, Strike
 from communa.moderation.services import VERDICTS, ModerationError
 
@@ -260,8 +267,27 @@ def rules(request: HttpRequest, workspace: str) -> HttpResponse:
             "latest": latest,
             "active": selectors.active_rule_set(workspace=ws),
             "versions": list(selectors.rule_sets(workspace=ws)[:20]),
+            "strike_form": StrikeSettingsForm(
+                initial={"strike_days": selectors.moderation_settings(workspace=ws).strike_days}
+            ),
+            "can_manage": can(user, ws, Perm.MANAGE_RULES),
         },
     )
+
+
+@login_required
+@require_POST
+def strike_settings(request: HttpRequest, workspace: str) -> HttpResponse:
+    """How many days the strikes given from now on count."""
+    ws = access_workspace(request.user, workspace, Perm.MANAGE_RULES)
+    form = StrikeSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose between 1 and 3650 days."))
+        return redirect("moderation:rules", ws.slug)
+    days = form.cleaned_data["strike_days"]
+    services.set_strike_days(workspace=ws, days=days, actor=_user(request))
+    messages.success(request, _("New strikes expire after %(n)s days.") % {"n": days})
+    return redirect("moderation:rules", ws.slug)
 
 
 @login_required
