@@ -162,11 +162,11 @@ def test_bulk_resolve_and_translated_page(laptop: Any, manager: User, inbox: dic
 
 def test_a_shared_view_reaches_the_whole_team(
     laptop: Any,
-    browser: Any,
+    browser: Any,  # noqa: F811 - the fixture imported above
     live_server: LiveServer,
     manager: User,
     owner: User,
-    inbox: dict[str, Any],  # noqa: F811
+    inbox: dict[str, Any],
 ) -> None:
     page = laptop
     sign_in(page, manager, "/w/acme/inbox/?language=it")
