@@ -234,6 +234,9 @@ ENRICHMENT: dict[str, Any] = {
     "LANGUAGE_BACKEND": "communa.enrichment.backends.fasttext.FastTextLanguages",
     # The sentence encoder and the trained heads shipped in communa.enrichment.models.
     "MODELS_BACKEND": "communa.enrichment.backends.packaged.PackagedModels",
+    # How the sentence encoder runs: "auto" (int8 through ONNX Runtime where the CPU has VNNI/AMX and the
+    # library is installed, else numpy), "int8" or "numpy". The vectors are interchangeable (docs/model-card.md).
+    "ENCODER_RUNTIME": env("COMMUNA_ENCODER_RUNTIME", "auto"),
     # A message is flagged when the probability reaches the threshold.
     "THRESHOLDS": {"toxicity": 0.5, "spam": 0.5, "question": 0.5},
 }

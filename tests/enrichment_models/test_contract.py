@@ -144,7 +144,10 @@ NO_NETWORK = """
 import socket, numpy
 def refuse(*args, **kwargs):
     raise RuntimeError("network access attempted")
-socket.socket = refuse
+# Connecting, resolving and sending are refused; socket.socket stays a class, so modules that merely subclass it
+# (ssl, which ONNX's import reaches through urllib) still import.
+for name in ("connect", "connect_ex", "sendto", "sendmsg"):
+    setattr(socket.socket, name, refuse)
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
 from communa.enrichment import models

@@ -24,6 +24,7 @@ LEXICON_PATH = Path(__file__).resolve().parent / "lexicons.json"
 MAX_FEATURE_CHARS = 5_000  # cues beyond this point of a very long text do not change its features
 MAX_PHRASE_WORDS = 4
 MIN_STEM = 2
+MEMO_SIZE = 1 << 16  # words remembered by Lexicon.lookup
 
 _INVISIBLE = dict.fromkeys(
     map(
@@ -57,6 +58,7 @@ def fold(text: str) -> str:
     return text.translate(_PUNCTUATION)
 
 
+@lru_cache(maxsize=1 << 16)
 def fold_token(token: str) -> str:
     """Undo look-alike and leetspeak disguises inside one word, towards the script most of its letters use."""
     # "!" stands for "i" inside a word ("sh!t") but is punctuation at its ends ("awesome!").
@@ -85,14 +87,35 @@ class Lexicon:
     exact: dict[str, set[str]] = field(default_factory=dict)
     stems: dict[str, set[str]] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
+    # The first words of the entries of two words or more: a phrase starting with any other word matches nothing.
+    phrase_starts: set[str] = field(default_factory=set)
+    _memo: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def add(self, category: str, entry: str) -> None:
         folded = " ".join(fold_token(part) for part in fold(entry).split())
         table = self.stems if folded.endswith("*") else self.exact
         table.setdefault(folded.rstrip("*"), set()).add(category)
+        if " " in folded:
+            self.phrase_starts.add(folded.partition(" ")[0])
+        self.forget()
 
-    def lookup(self, candidate: str) -> set[str]:
-        """Categories of a word or phrase: exact entries, then the stems that begin its last word."""
+    def lookup(self, candidate: str) -> frozenset[str]:
+        """Categories of a word or phrase: exact entries, then the stems that begin its last word.
+
+        Memoised (words recur from message to message; the memo is dropped when it reaches MEMO_SIZE entries).
+        """
+        found = self._memo.get(candidate)
+        if found is None:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[candidate] = frozenset(self._match(candidate))
+        return found
+
+    def forget(self) -> None:
+        """Empty the lookup memo."""
+        self._memo.clear()
+
+    def _match(self, candidate: str) -> set[str]:
         found = set(self.exact.get(candidate, ()))
         last_word = candidate.rfind(" ") + 1
         for length in range(last_word + MIN_STEM, len(candidate) + 1):
@@ -122,7 +145,9 @@ def cues(text: str) -> dict[str, list[str]]:
     table = lexicon()
     found: dict[str, list[str]] = {}
     for start in range(len(tokens)):
-        for end in range(start + 1, min(start + MAX_PHRASE_WORDS, len(tokens)) + 1):
+        # A phrase (and a stem inside one) can only match an entry that starts with the same whole word.
+        longest = MAX_PHRASE_WORDS if tokens[start] in table.phrase_starts else 1
+        for end in range(start + 1, min(start + longest, len(tokens)) + 1):
             candidate = " ".join(tokens[start:end])
             for category in table.lookup(candidate):
                 found.setdefault(category, []).append(candidate)
@@ -188,8 +213,8 @@ def spam_features(texts: Sequence[str]) -> NDArray[np.float32]:
     rows = []
     for text in texts:
         sample = text[:MAX_FEATURE_CHARS]
-        letters = [c for c in sample if c.isalpha()]
-        upper = sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
+        letters = list(filter(str.isalpha, sample))
+        upper = sum(map(str.isupper, letters)) / len(letters) if letters else 0.0
         rows.append(
             [
                 math.log1p(len(_URL.findall(sample))),

@@ -26,13 +26,21 @@ _WORD = re.compile(r"\S+")
 def ngram_buckets(text: str, buckets: int) -> Counter[int]:
     """Bucket counts of the text's padded word n-grams."""
     counts: Counter[int] = Counter()
-    crc = zlib.crc32
     for word in _WORD.findall(fold(text[:MAX_NGRAM_CHARS])):
-        padded = f" {word} "
-        for size in NGRAM_SIZES:
-            for start in range(len(padded) - size + 1):
-                counts[crc(padded[start : start + size].encode("utf-8")) % buckets] += 1
+        counts.update(word_buckets(word, buckets))
     return counts
+
+
+@lru_cache(maxsize=1 << 16)
+def word_buckets(word: str, buckets: int) -> tuple[int, ...]:
+    """The buckets of one word's padded n-grams (cached: words recur from message to message)."""
+    padded = f" {word} "
+    crc = zlib.crc32
+    return tuple(
+        crc(padded[start : start + size].encode("utf-8")) % buckets
+        for size in NGRAM_SIZES
+        for start in range(len(padded) - size + 1)
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -54,7 +62,12 @@ def sparse_rows(texts: Sequence[str], buckets: int) -> tuple[list[NDArray[np.int
 def ngram_logits(texts: Sequence[str], weights: NDArray[np.float32], bias: NDArray[np.float32]) -> NDArray[np.float32]:
     """``texts``' n-gram vectors times ``weights`` (buckets × labels), plus ``bias``."""
     logits = np.tile(bias.astype(np.float32), (len(texts), 1))
-    for row, (index, value) in enumerate(zip(*sparse_rows(texts, len(weights)), strict=True)):
-        if len(index):
-            logits[row] += value @ weights[index]
+    indices, values = sparse_rows(texts, len(weights))
+    sizes = np.fromiter(map(len, indices), dtype=np.int64, count=len(indices))
+    filled = np.flatnonzero(sizes)
+    if len(filled):
+        # One gather and one segmented sum for the whole batch (rows without n-grams keep the bias).
+        contributions = weights[np.concatenate(indices)] * np.concatenate(values)[:, None]
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[filled]
+        logits[filled] += np.add.reduceat(contributions, starts, axis=0)
     return logits

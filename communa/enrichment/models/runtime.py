@@ -65,6 +65,16 @@ def data_dir() -> Path:
     return Path(os.environ.get("COMMUNA_DATA_DIR") or Path.cwd() / "var").resolve()
 
 
+def encoder_runtime() -> str:
+    """The encoder runtime asked for: settings.ENRICHMENT["ENCODER_RUNTIME"], else COMMUNA_ENCODER_RUNTIME, else
+    ``auto``."""
+    from django.conf import settings
+
+    if settings.configured and "ENCODER_RUNTIME" in getattr(settings, "ENRICHMENT", {}):
+        return str(settings.ENRICHMENT["ENCODER_RUNTIME"])
+    return os.environ.get("COMMUNA_ENCODER_RUNTIME", "").strip() or "auto"
+
+
 def workspace_head_path(workspace_id: int, task: str) -> Path:
     """Where a workspace's fine-tuned head for ``task`` lives (outside the package: it holds its own data)."""
     return data_dir() / "models" / "workspaces" / str(int(workspace_id)) / f"{task}.npz"
