@@ -131,8 +131,9 @@ def stages(texts: list[str], started_wall: dict[str, float], event_ids: dict[str
         out["stored"].append((message.ingested_at.timestamp() - start) * 1000)
         if signals.get(message.pk):
             out["signals"].append((signals[message.pk].timestamp() - start) * 1000)
-        if message.pk in decided:
-            out["decided"].append((decided[message.pk].timestamp() - start) * 1000)
+        decided_at = decided.get(message.pk)
+        if decided_at is not None:
+            out["decided"].append((decided_at.timestamp() - start) * 1000)
         claimed, sent = by_event.get(message.external_id, (None, None))
         if claimed is not None:
             out["claimed"].append((claimed.timestamp() - start) * 1000)
