@@ -129,8 +129,9 @@ def stages(texts: list[str], started_wall: dict[str, float], event_ids: dict[str
             continue
         start = started_wall[text]
         out["stored"].append((message.ingested_at.timestamp() - start) * 1000)
-        if signals.get(message.pk):
-            out["signals"].append((signals[message.pk].timestamp() - start) * 1000)
+        computed_at = signals.get(message.pk)
+        if computed_at is not None:
+            out["signals"].append((computed_at.timestamp() - start) * 1000)
         decided_at = decided.get(message.pk)
         if decided_at is not None:
             out["decided"].append((decided_at.timestamp() - start) * 1000)
