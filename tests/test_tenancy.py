@@ -119,8 +119,8 @@ def _delivery(workspace: Workspace, source: Source) -> int:
 
 
 def _inbox_objects(workspace: Workspace, source: Source, owner: User) -> dict[str, int]:
-    """A conversation with a reply (inbox pages and API) and a webhook endpoint of acme's."""
-    from communa.inbox.models import Conversation, Reply
+    """A conversation with a reply (inbox pages and API), a shared view and a webhook endpoint of acme's."""
+    from communa.inbox.models import Conversation, Reply, SharedView
     from communa.webhooks.services import create_endpoint
 
     message = Message.objects.get(external_id="m1")
@@ -133,7 +133,8 @@ def _inbox_objects(workspace: Workspace, source: Source, owner: User) -> dict[st
         workspace=workspace, conversation=conversation, author=owner, text="hi", state="failed"
     )
     endpoint = create_endpoint(workspace=workspace, name="Hook", url="https://example.org/h", events=[], actor=owner)
-    return {"conversation_id": conversation.pk, "reply_id": reply.pk, "endpoint_id": endpoint.pk}
+    view = SharedView.objects.create(workspace=workspace, name="Urgent", query="state=open", created_by=owner)
+    return {"conversation_id": conversation.pk, "reply_id": reply.pk, "endpoint_id": endpoint.pk, "view_id": view.pk}
 
 
 def _moderation_objects(workspace: Workspace, owner: User) -> dict[str, int]:
