@@ -259,6 +259,7 @@ def _projection_table(backend: Any, cache_dir: Path | None) -> tuple[NDArray[np.
             handle, temporary = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
             with os.fdopen(handle, "wb") as stream:
                 np.save(stream, array)
+            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from workers running as another user
             os.replace(temporary, path)
     except OSError as exc:
         logger.warning("enrichment: could not cache the encoder's projection table in %s (%s)", cache_dir, exc)
