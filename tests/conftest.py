@@ -180,6 +180,21 @@ def login(client: Client, user: User) -> Client:
 
 
 @pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts and ends in the default language.
+
+    A request made with Accept-Language (or by a user with a saved language) activates that language for the
+    thread, and Django leaves it active after the response; the next test in the same process would then read
+    its messages in Russian.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Cached answers are keyed by ids, which repeat from one test to the next."""
     from django.core.cache import cache
