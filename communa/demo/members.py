@@ -32,7 +32,7 @@ from communa.ingest.services import ingest_events
 from communa.members.engagement.keypeople import compute_key_people
 from communa.members.engagement.services import rebuild_activity
 from communa.members.models import Member
-from communa.members.services import refresh_activity
+from communa.members.services import generate_suggestions, refresh_activity, trust_email_platform
 from communa.stream.models import Message
 
 SEED = 7
@@ -65,13 +65,22 @@ HELPERS = (
 )
 
 
-def build_members(workspace: Workspace) -> None:
-    """Mark the team, add the scripted members' answers, compute engagement and key people."""
+def build_members(workspace: Workspace, *, trusted_email_platforms: tuple[str, ...] = ()) -> None:
+    """Mark the team, add the scripted members' answers, resolve identities, compute engagement and key people.
+
+    The operator trusts the addresses of `trusted_email_platforms` (the forum: Discourse confirms them), so a
+    person who writes from one address on the forum and to the support mailbox is merged by itself, as in a real
+    install; the likely pairs with weaker evidence (a handle, a name) wait on the suggestions page. Resolution is
+    the worker's job; it runs here too so the pages are right before a worker runs.
+    """
     mark_team(workspace)
     forum = Source.objects.filter(workspace=workspace, name="Community forum").first()
     if forum is not None:
         rows = scripted_rows(workspace, forum, now=timezone.now())
         ingest_events(source=forum, events=[RawItem(external_id=r["id"], payload=r) for r in rows])
+    for platform in trusted_email_platforms:
+        trust_email_platform(workspace=workspace, platform=platform, actor=None)
+    generate_suggestions(workspace=workspace)
     # Counters as the worker's ingest subscriber leaves them, so the pages are right before a worker runs.
     refresh_activity(member_ids=Member.objects.filter(workspace=workspace).values_list("pk", flat=True))
     rebuild_activity(workspace=workspace)

@@ -59,8 +59,9 @@ class DemoSource:
     platform: str  # the import connector's identity platform label
 
 
+FORUM = DemoSource("forum", "Community forum", f"discourse:forum.{BRAND_DOMAIN}")
 SOURCES = (
-    DemoSource("forum", "Community forum", f"discourse:forum.{BRAND_DOMAIN}"),
+    FORUM,
     DemoSource("matrix", "Matrix #aurora-coffee", f"matrix:{BRAND_DOMAIN}"),
     DemoSource("email", "Support mailbox", "email"),
     DemoSource("irc", "IRC #aurora", "irc:libera.chat"),
@@ -114,7 +115,8 @@ def build_demo(
         rows = community.rows.get(spec.key, [])
         ingest_events(source=source, events=[RawItem(external_id=row["id"], payload=row) for row in rows])
         mark_success(source_id=source.pk)
-    build_members(workspace)  # staff, scripted champions/bridge/at-risk members, engagement, key people
+    # staff, scripted champions/bridge/at-risk members, merges and suggestions, engagement, key people
+    build_members(workspace, trusted_email_platforms=(FORUM.platform,))
     build_moderation(workspace, users)  # rules (two versions, backtested), decisions, queue, strikes, appeals
     build_inbox(workspace, users)  # SLA, teams, rules, saved replies, conversations in every state (inbox)
     build_analytics(workspace, actor=users[DEMO_USERNAME])  # rollups, topics, goals, anomalies (analytics, last)

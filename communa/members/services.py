@@ -365,9 +365,26 @@ def generate_suggestions(*, workspace: Workspace, identity_ids: Sequence[int] | 
     pairs = {pair: ev for pair, ev in pairs.items() if pair not in decided}
     certain = {pair: ev for pair, ev in pairs.items() if ev.certain}
     result.merged = _merge_certain(workspace=workspace, pairs=certain)
+    if result.merged:
+        # The merged members now carry each other's names and handles: compare them again, so one run finds
+        # what the next would (the pairs found before the merges name members that no longer stand alone).
+        merged_ids = {member for pair in certain for member in pair}
+        again = Identity.objects.filter(workspace=workspace, member_id__in=_live_members(workspace, merged_ids))
+        fresh = _evidence_by_pair(
+            _blocks_for(workspace_id=workspace.pk, identity_ids=list(again.values_list("pk", flat=True))), verified
+        )
+        decided = _decided_pairs(workspace_id=workspace.pk)
+        untouched = {pair: ev for pair, ev in pairs.items() if not merged_ids & set(pair)}
+        pairs = untouched | {pair: ev for pair, ev in fresh.items() if pair not in decided and not ev.certain}
     likely = {p: ev for p, ev in pairs.items() if p not in certain and ev.score >= SUGGEST_MIN_SCORE}
     result.suggested = _store_suggestions(workspace=workspace, pairs=likely)
     return result
+
+
+def _live_members(workspace: Workspace, member_ids: set[int]) -> set[int]:
+    """The members that `member_ids` are now (themselves, or the member each was merged into)."""
+    roots = _roots(workspace_id=workspace.pk, member_ids=member_ids)
+    return {roots.get(member, member) for member in member_ids}
 
 
 def _store_suggestions(*, workspace: Workspace, pairs: dict[tuple[int, int], Evidence]) -> int:

@@ -13,45 +13,63 @@ from django.core.management import call_command
 from communa.accounts.models import Workspace
 from communa.demo.generator import generate
 from communa.demo.services import SOURCES, build_demo
-from communa.members.models import Identity, MergeSuggestion
+from communa.members.models import Identity, Member, MergeRecord, MergeSuggestion
 
 pytestmark = pytest.mark.django_db
 
 SEED, NOW, DAYS = 11, datetime(2026, 5, 1, 12, 0, tzinfo=UTC), 90
 
 
-def true_pairs(workspace: Workspace) -> set[tuple[int, int]]:
-    """Pairs of members (lower id first) whose identities are accounts of one demo person."""
+def person_of() -> dict[tuple[str, str], str]:
+    """(platform, account id) → the demo person who owns the account, from the generator."""
     community = generate(seed=SEED, now=NOW, days=DAYS)
     platform = {source.key: source.platform for source in SOURCES}
-    person_of = {
+    return {
         (platform[key], account.author_id): person.key
         for person in community.people
         for key, account in person.accounts.items()
     }
-    members_of: dict[int, set[int]] = {}
+
+
+def true_pairs(workspace: Workspace) -> set[tuple[int, int]]:
+    """Pairs of members (lower id first) whose identities are accounts of one demo person."""
+    owner = person_of()
+    members_of: dict[str, set[int]] = {}
     for identity in Identity.objects.filter(workspace=workspace):
         assert identity.member_id is not None
-        members_of.setdefault(person_of[(identity.platform, identity.external_id)], set()).add(identity.member_id)
+        members_of.setdefault(owner[(identity.platform, identity.external_id)], set()).add(identity.member_id)
     return {pair for members in members_of.values() for pair in itertools.combinations(sorted(members), 2)}
 
 
-def test_the_command_suggests_the_demo_people_who_use_two_platforms() -> None:
+def test_the_demo_merges_the_certain_and_suggests_the_likely() -> None:
+    """The build trusts the forum's addresses: same address on the forum and in the mailbox merges by itself;
+    a shared handle or a name becomes a suggestion. Every decision is scored against the generator's truth."""
     workspace = build_demo(seed=SEED, now=NOW, days=DAYS).workspace
-    truth = true_pairs(workspace)
-    assert len(truth) >= 40  # the demo gives a fifth of its members a second account
+    owner = person_of()
+
+    merges = MergeRecord.objects.filter(workspace=workspace, reason="verified_email").count()
+    assert merges >= 15  # the demo shows merged members across its sources
+    for member in Member.objects.filter(workspace=workspace, merged_into=None).prefetch_related("identities"):
+        people = {owner[(identity.platform, identity.external_id)] for identity in member.identities.all()}
+        assert len(people) == 1, (member.pk, people)  # an automatic merge never joins two people
+
+    truth = true_pairs(workspace)  # the pairs still apart after the merges
+    assert len(truth) + merges >= 60  # the demo gives about a fifth of its members a second account
 
     out = StringIO()
     call_command("members", "suggest", "--workspace", "aurora", stdout=out)
 
     suggestions = list(MergeSuggestion.objects.filter(workspace=workspace))
     found = {(s.member_a_id, s.member_b_id) for s in suggestions}
-    assert out.getvalue().startswith(f"aurora: {len(found)} suggestions, 0 automatic merges")
+    assert out.getvalue().startswith(f"aurora: {len(found)} suggestions, 0 automatic merges")  # the build did them
     correct = found & truth
-    precision, recall = len(correct) / len(found), len(correct) / len(truth)
-    assert precision >= 0.95, (precision, found - truth)
+    # A merge is a decision too (and a correct one, checked above).
+    precision = (len(correct) + merges) / (len(found) + merges)
+    recall = (len(correct) + merges) / (len(truth) + merges)
+    # The demo's name pools give a few strangers one full name: those (and only those) are wrong suggestions,
+    # at the name-only score, for a person to reject.
+    assert precision >= 0.94, (precision, found - truth)
     assert recall >= 0.95, (recall, truth - found)
-    # A shared email or handle is never wrong in the demo; the rare mistakes are two people with one name.
     strong = {(s.member_a_id, s.member_b_id) for s in suggestions if s.reasons[0]["code"] != "similar_name"}
     assert strong <= truth
     wrong = [s for s in suggestions if (s.member_a_id, s.member_b_id) not in truth]
