@@ -241,15 +241,14 @@ def timeline(*, conversation: Conversation) -> list[Entry]:
     """Messages (both sides), replies written here (with delivery state), notes and activity, oldest first.
     A reply that came back through ingest is shown once, as the reply. A fixed number of queries."""
     replies = list(
-        Reply.objects.filter(conversation=conversation)
-        .select_related("author", "outbox_item")
-        .order_by("created_at", "id")
+        Reply.objects.filter(conversation=conversation).select_related("author").order_by("created_at", "id")
     )
     came_back = {r.message_id for r in replies if r.message_id}
     items = [
         i
         for i in ConversationMessage.objects.filter(conversation=conversation)
         .select_related("message", "message__member", "message__identity")  # what the page and the API show
+        .defer("message__metadata")  # neither shows it; a JSON document to decode per message
         .order_by("created_at", "id")
         if i.message_id not in came_back
     ]
@@ -283,6 +282,7 @@ def others_composing(*, conversation: Conversation, user: User, now: datetime | 
         for c in Composing.objects.filter(conversation=conversation, at__gte=now - COMPOSING_TTL)
         .exclude(user=user)
         .select_related("user")
+        .only("at", "user__username", "user__first_name", "user__last_name")  # the warning shows the name
         .order_by("at")
     ]
 
@@ -294,6 +294,7 @@ def past_conversations(*, conversation: Conversation, limit: int = 5) -> list[Co
     return list(
         Conversation.objects.filter(workspace_id=conversation.workspace_id, member_id=conversation.member_id)
         .exclude(pk=conversation.pk)
+        .only("subject", "preview", "state", "opened_at")  # what the page shows of them
         .order_by("-opened_at", "-id")[:limit]
     )
 

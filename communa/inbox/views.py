@@ -212,15 +212,17 @@ def index(request: HttpRequest, access: InboxAccess) -> HttpResponse:
 def _member_context(conversation: Conversation) -> dict[str, Any]:
     if conversation.member_id is None:
         return {"identities": [], "recent": [], "past": []}
+    # Only the columns partials/member.html shows: fewer columns to compile, fetch and build per request.
     identities = list(
-        Identity.objects.filter(workspace_id=conversation.workspace_id, member_id=conversation.member_id).order_by(
-            "platform", "pk"
-        )
+        Identity.objects.filter(workspace_id=conversation.workspace_id, member_id=conversation.member_id)
+        .only("platform", "url", "handle", "display_name", "external_id")
+        .order_by("platform", "pk")
     )
     recent = list(
         Message.objects.filter(workspace_id=conversation.workspace_id, member_id=conversation.member_id)
         .exclude(text="", title="")  # joins, leaves, reactions: not activity worth reading here
         .select_related("source")
+        .only("created_at", "title", "text", "source__name")
         .order_by("-created_at", "-id")[:RECENT_ACTIVITY]
     )
     return {"identities": identities, "recent": recent, "past": selectors.past_conversations(conversation=conversation)}
