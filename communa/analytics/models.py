@@ -66,12 +66,9 @@ class MessageFact(WorkspaceScopedModel):
         ]
 
 
-class DailyRollup(WorkspaceScopedModel):
-    """Additive counters per (local day, source, language). Sum over rows for any filter and range."""
+class DailyCounters(WorkspaceScopedModel):
+    """The additive counters of a day's messages, shared by the workspace's rollup and each segment's."""
 
-    day = models.DateField()
-    source_id = models.IntegerField()
-    language = models.CharField(max_length=12, blank=True, default="")
     messages = models.IntegerField(default=0)  # members' messages (staff, bots, reactions excluded)
     staff_messages = models.IntegerField(default=0)
     reactions = models.IntegerField(default=0)
@@ -99,6 +96,30 @@ class DailyRollup(WorkspaceScopedModel):
         "toxic",
         "spam",
     )
+
+    class Meta:
+        abstract = True
+
+
+class DistinctCounts(WorkspaceScopedModel):
+    """A day's exact distinct member counts, shared by the workspace's rollup and each segment's."""
+
+    dau = models.IntegerField(default=0)
+    wau = models.IntegerField(default=0)  # active in the 7 days ending that day
+    mau = models.IntegerField(default=0)  # active in the 30 days ending that day
+    new_members = models.IntegerField(default=0)  # first active that day (in that source/language/segment)
+    total_members = models.IntegerField(default=0)  # ever active up to that day
+
+    class Meta:
+        abstract = True
+
+
+class DailyRollup(DailyCounters):
+    """Additive counters per (local day, source, language). Sum over rows for any filter and range."""
+
+    day = models.DateField()
+    source_id = models.IntegerField()
+    language = models.CharField(max_length=12, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -162,18 +183,13 @@ class MemberActivity(WorkspaceScopedModel):
         ]
 
 
-class ActiveDaily(WorkspaceScopedModel):
+class ActiveDaily(DistinctCounts):
     """Exact distinct counts per local day: for every source and language together (source_id 0, language
     "*"), per source (language "*") and per language (source_id 0)."""
 
     day = models.DateField()
     source_id = models.IntegerField(default=ALL_SOURCES)
     language = models.CharField(max_length=12, default=ALL_LANGUAGES)
-    dau = models.IntegerField(default=0)
-    wau = models.IntegerField(default=0)  # active in the 7 days ending that day
-    mau = models.IntegerField(default=0)  # active in the 30 days ending that day
-    new_members = models.IntegerField(default=0)  # first active that day (in that source/language)
-    total_members = models.IntegerField(default=0)  # ever active up to that day
 
     class Meta:
         constraints = [
@@ -272,27 +288,13 @@ class SegmentMember(WorkspaceScopedModel):
         indexes = [models.Index(fields=["workspace", "member_id"], name="an_segmember_member")]
 
 
-class SegmentDaily(WorkspaceScopedModel):
+class SegmentDaily(DailyCounters):
     """DailyRollup's counters for the messages of a segment's members, per (local day, source, language)."""
 
     rollup = models.ForeignKey(SegmentRollup, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     source_id = models.IntegerField()
     language = models.CharField(max_length=12, blank=True, default="")
-    messages = models.IntegerField(default=0)
-    staff_messages = models.IntegerField(default=0)
-    reactions = models.IntegerField(default=0)
-    threads = models.IntegerField(default=0)
-    replies = models.IntegerField(default=0)
-    peer_replies = models.IntegerField(default=0)
-    questions = models.IntegerField(default=0)
-    positive = models.IntegerField(default=0)
-    neutral = models.IntegerField(default=0)
-    negative = models.IntegerField(default=0)
-    toxic = models.IntegerField(default=0)
-    spam = models.IntegerField(default=0)
-
-    COUNTERS = DailyRollup.COUNTERS
 
     class Meta:
         constraints = [
@@ -300,16 +302,11 @@ class SegmentDaily(WorkspaceScopedModel):
         ]
 
 
-class SegmentActive(WorkspaceScopedModel):
+class SegmentActive(DistinctCounts):
     """ActiveDaily for a segment's members (every source and language together)."""
 
     rollup = models.ForeignKey(SegmentRollup, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
-    dau = models.IntegerField(default=0)
-    wau = models.IntegerField(default=0)
-    mau = models.IntegerField(default=0)
-    new_members = models.IntegerField(default=0)  # segment members first active that day (anywhere)
-    total_members = models.IntegerField(default=0)  # segment members ever active up to that day
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["rollup", "day"], name="an_segactive_unique")]

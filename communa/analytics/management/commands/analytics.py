@@ -116,13 +116,7 @@ def backfill(
     start, end = since or span[0], until or span[1]
     chunks = message_chunks(workspace, start, end)
     total = 0
-    with Progress(
-        TextColumn(f"[bold]{workspace.slug}[/] " + "{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=quiet,
-    ) as progress:
+    with _progress(workspace, quiet=quiet) as progress:
         job = progress.add_task("messages", total=sum(n for _, _, n in chunks))
         for first, last, n in chunks:
             total += rollups.rebuild(workspace=workspace, start=first, end=last, refresh=False)
@@ -152,16 +146,21 @@ def backfill(
     return total
 
 
-def build_segments(workspace: Workspace, *, every: bool = False, quiet: bool = False) -> int:
-    """Track the workspace's segments and build the pending ones (every tracked one with `every`); then
-    compare the other snapshots with their filters. Returns how many segments were built."""
-    with Progress(
+def _progress(workspace: Workspace, *, quiet: bool) -> Progress:
+    """The backfill's progress bars: one line per stage, named after the workspace."""
+    return Progress(
         TextColumn(f"[bold]{workspace.slug}[/] " + "{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         disable=quiet,
-    ) as progress:
+    )
+
+
+def build_segments(workspace: Workspace, *, every: bool = False, quiet: bool = False) -> int:
+    """Track the workspace's segments and build the pending ones (every tracked one with `every`); then
+    compare the other snapshots with their filters. Returns how many segments were built."""
+    with _progress(workspace, quiet=quiet) as progress:
         built = _build_segments(workspace, progress, every=every)
     for rollup in SegmentRollup.objects.filter(workspace=workspace, status=SegmentRollup.Status.READY):
         segments.refresh_membership(rollup)
