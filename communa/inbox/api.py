@@ -14,7 +14,7 @@ from typing import Any, Literal
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from communa.accounts.api import ERRORS, WorkspaceParam, api_workspace, invalid
 from communa.accounts.models import User
@@ -248,9 +248,9 @@ def get_conversation(request: HttpRequest, conversation_id: int, workspace: Work
     return _detail(_conversation(_access(request, workspace), conversation_id))
 
 
-def _stale(exc: services.StaleConversation) -> tuple[int, ConflictOut]:
+def _stale(exc: services.StaleConversation) -> Status[ConflictOut]:
     detail = _("Someone else changed this conversation meanwhile: here it is as it is now.")
-    return 409, ConflictOut(detail=detail, conversation=ConversationOut(**_out(exc.conversation)))
+    return Status(409, ConflictOut(detail=detail, conversation=ConversationOut(**_out(exc.conversation))))
 
 
 def _check(exc: services.InboxError, field: str) -> Exception:
@@ -329,7 +329,7 @@ def reply(request: HttpRequest, conversation_id: int, body: ReplyIn, workspace: 
     except PermissionError as exc:
         raise PermissionDenied from exc
     made.refresh_from_db()
-    return 201, _reply_out(made)
+    return Status(201, _reply_out(made))
 
 
 @router.get("/{conversation_id}/suggestions", response={200: SuggestionsOut, **ERRORS}, summary="Suggested answers")
