@@ -18,6 +18,7 @@ import httpx
 from django.conf import settings
 
 from communa import __version__
+from communa.core import netguard
 
 USER_AGENT = f"Communa/{__version__} (+https://communa.example/bot)"
 MAX_BODY_BYTES = 20 * 1024 * 1024  # a platform answer larger than this is refused, not read into memory
@@ -64,8 +65,13 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-def client(*, timeout: float | None = None, headers: Mapping[str, str] | None = None) -> httpx.Client:
+def client(
+    *, timeout: float | None = None, headers: Mapping[str, str] | None = None, guarded: bool = False
+) -> httpx.Client:
+    """`guarded`: for URLs a workspace's people typed (feeds), connect only to public addresses or the
+    operator's COMMUNA_OUTBOUND_ALLOWED_NETWORKS (core/netguard.py), on every redirect hop too."""
     return httpx.Client(
+        transport=netguard.GuardedTransport(verify=_tls_context()) if guarded else None,
         verify=_tls_context(),
         timeout=httpx.Timeout(timeout or settings.COMMUNA_HTTP_TIMEOUT, connect=10.0),
         headers={"User-Agent": USER_AGENT, **(headers or {})},
@@ -121,7 +127,10 @@ def _send(http: httpx.Client, method: str, url: str, *, max_bytes: int, **kwargs
     """Send and read the body, stopping at `max_bytes` so a huge or endless answer cannot exhaust memory."""
     send_options = {key: kwargs.pop(key) for key in ("auth", "follow_redirects") if key in kwargs}
     request = http.build_request(method, url, **kwargs)  # type: ignore[arg-type]
-    response = http.send(request, stream=True, **send_options)  # type: ignore[arg-type]
+    try:
+        response = http.send(request, stream=True, **send_options)  # type: ignore[arg-type]
+    except netguard.BlockedDestinationError as exc:  # a guarded client refused the address (or a redirect's)
+        raise PermanentError(str(exc)) from exc
     try:
         declared = int(response.headers.get("content-length") or 0)
         if declared > max_bytes:

@@ -18,9 +18,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpcore
+import httpx
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -105,3 +110,35 @@ def check_url(url: str) -> None:
     resolve yet (a receiver whose DNS is being set up); every send resolves and checks again."""
     with contextlib.suppress(UnresolvableHostError):
         pin(url)
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Connects only to addresses `check_address` allows: the name is resolved here, every answer checked, and
+    the socket opened to the checked address. Checking at connect time covers every redirect hop and defeats
+    DNS rebinding (httpcore would otherwise resolve the name again); TLS still verifies the name, which
+    httpcore takes from the request's origin, not from the address connected to."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = resolve(host, port)
+        for address in addresses:
+            check_address(address)
+        return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+
+
+class GuardedTransport(httpx.HTTPTransport):
+    """httpx's own transport whose connections go through `_CheckedBackend`. A refused address raises
+    `BlockedDestinationError` from `Client.send`, before a byte is written. Requests that an operator's
+    HTTP(S)_PROXY environment sends through a proxy use httpx's proxy transport instead, not this one: the
+    proxy then decides where they may go."""
+
+    def __init__(self, *, verify: ssl.SSLContext) -> None:
+        super().__init__(verify=verify)
+        # httpx builds its pool without a way to pass a network backend; this is the same pool, with one.
+        self._pool = httpcore.ConnectionPool(ssl_context=verify, network_backend=_CheckedBackend())

@@ -24,6 +24,7 @@ class Route:
     last_modified: str = ""
     delay: float = 0.0
     basic_auth: tuple[str, str] | None = None
+    location: str = ""  # for a redirect (status 30x)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -111,6 +112,8 @@ class FeedServer:
                     self.send_header("ETag", route.etag)
                 if route and route.last_modified:
                     self.send_header("Last-Modified", route.last_modified)
+                if route and route.location:
+                    self.send_header("Location", route.location)
                 if status != 304:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

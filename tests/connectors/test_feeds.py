@@ -420,3 +420,36 @@ def test_normalize_is_pure_and_reads_a_stored_payload() -> None:
         "feed:blog.example.org",
         "https://blog.example.org/",
     )
+
+
+# --- the server's own networks (core/netguard.py) --------------------------------------------------
+
+
+def test_a_feed_on_the_servers_own_network_is_refused_and_the_source_says_why(
+    workspace: Workspace, feed_server: FeedServer, settings: Any
+) -> None:
+    settings.COMMUNA_OUTBOUND_ALLOWED_NETWORKS = []  # production's default: public addresses only
+    source = feed_source(workspace, feed_server.serve_fixture("/feed/", "rss.xml"))
+
+    assert poll(source) is None
+
+    assert source.status == SourceStatus.DISABLED
+    assert "127.0.0.1 is an address of the server's own or a private network" in source.last_error
+    assert "COMMUNA_OUTBOUND_ALLOWED_NETWORKS" in source.last_error
+    assert feed_server.hits == []  # refused before connecting
+    assert Message.objects.count() == 0
+
+
+def test_a_redirect_into_a_private_network_is_refused_at_the_hop(
+    workspace: Workspace, feed_server: FeedServer, settings: Any
+) -> None:
+    # The feed's own address is allowed; where it redirects (another loopback address, not listed) is not.
+    settings.COMMUNA_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    url = feed_server.serve("/feed/", b"", status=302, location="http://127.0.0.2:9/latest/meta-data/")
+    source = feed_source(workspace, url)
+
+    assert poll(source) is None
+
+    assert source.status == SourceStatus.DISABLED
+    assert "127.0.0.2 is an address of the server's own or a private network" in source.last_error
+    assert [hit.path for hit in feed_server.hits] == ["/feed/"]

@@ -31,7 +31,7 @@ def download(url: str, *, validators: dict[str, Any], username: str = "", passwo
     if isinstance(validators.get("last_modified"), str):
         headers["If-Modified-Since"] = validators["last_modified"]
     auth = httpx.BasicAuth(username, password) if username else None
-    with http.client() as session:
+    with http.client(guarded=True) as session:
         try:
             response = http.request(session, "GET", url, headers=headers, auth=auth)
         except httpx.TooManyRedirects as exc:
