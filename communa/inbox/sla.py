@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.utils.translation import gettext as _
+
 DAY_MINUTES = 24 * 60
 # A calendar whose periods are all on holidays for this long gives up and counts calendar time.
 _HORIZON_DAYS = 2 * 366
@@ -29,7 +31,12 @@ _LIMIT_DAYS = 100 * 366  # the generator is endless for practical purposes, neve
 
 
 class InvalidHours(ValueError):
-    """Business hours that cannot be read: a bad time, a bad weekday, a bad date or time zone."""
+    """Business hours that cannot be read: a bad time, a bad weekday, a bad date or time zone. The message is
+    translated into the active language: the inbox shows it to the person who typed the hours."""
+
+
+def _not_a_weekday(day: object) -> InvalidHours:
+    return InvalidHours(_("%(day)s is not a weekday number (1 Monday … 7 Sunday)") % {"day": repr(day)})
 
 
 def parse_clock(value: str) -> int:
@@ -38,9 +45,9 @@ def parse_clock(value: str) -> int:
         hours_text, minutes_text = value.strip().split(":")
         hours, minutes = int(hours_text), int(minutes_text)
     except (ValueError, AttributeError) as exc:
-        raise InvalidHours(f"{value!r} is not a time like 09:30") from exc
+        raise InvalidHours(_("%(value)s is not a time like 09:30") % {"value": repr(value)}) from exc
     if not (0 <= minutes < 60 and (0 <= hours < 24 or (hours == 24 and minutes == 0))):
-        raise InvalidHours(f"{value!r} is not a time of day")
+        raise InvalidHours(_("%(value)s is not a time of day") % {"value": repr(value)})
     return hours * 60 + minutes
 
 
@@ -48,7 +55,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidHours(f"{name!r} is not a time zone") from exc
+        raise InvalidHours(_("%(name)s is not a time zone") % {"name": repr(name)}) from exc
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,16 +79,16 @@ class BusinessCalendar:
             try:
                 weekday = int(day)
             except ValueError as exc:
-                raise InvalidHours(f"{day!r} is not a weekday number (1 Monday … 7 Sunday)") from exc
+                raise _not_a_weekday(day) from exc
             if not 1 <= weekday <= 7:
-                raise InvalidHours(f"{day!r} is not a weekday number (1 Monday … 7 Sunday)")
+                raise _not_a_weekday(day)
             parsed = []
             for span in spans or []:
                 if not isinstance(span, (list, tuple)) or len(span) != 2:
-                    raise InvalidHours(f'{span!r} is not a period like ["09:00", "17:00"]')
+                    raise InvalidHours(_('%(span)s is not a period like ["09:00", "17:00"]') % {"span": repr(span)})
                 start, end = parse_clock(str(span[0])), parse_clock(str(span[1]))
                 if start == DAY_MINUTES:
-                    raise InvalidHours("a period cannot start at 24:00")
+                    raise InvalidHours(_("a period cannot start at 24:00"))
                 parsed.append((start, end))
             if parsed:
                 periods[weekday] = tuple(sorted(parsed))
@@ -90,7 +97,7 @@ class BusinessCalendar:
             try:
                 days.add(date.fromisoformat(str(text)))
             except ValueError as exc:
-                raise InvalidHours(f"{text!r} is not a date like 2026-12-25") from exc
+                raise InvalidHours(_("%(text)s is not a date like 2026-12-25") % {"text": repr(text)}) from exc
         return cls(tz=zone(time_zone), periods=periods, holidays=frozenset(days))
 
     @property

@@ -7,7 +7,11 @@ from itertools import islice
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 
+from communa.accounts.models import User, Workspace
+from communa.inbox.models import SlaPolicy
+from communa.inbox.services import InboxError, save_sla_policy
 from communa.inbox.sla import BusinessCalendar, InvalidHours, calendar_of
 
 ROME = ZoneInfo("Europe/Rome")
@@ -159,3 +163,34 @@ def test_end_before_start_is_zero() -> None:
 def test_unreadable_hours_say_what_is_wrong(hours: dict, holidays: list[str], tz: str, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidHours, match=message):
         cal(hours, holidays, tz)
+
+
+@pytest.mark.parametrize(
+    ("language", "hours", "tz", "message"),
+    [
+        ("it", {"1": [["25:00", "26:00"]]}, "UTC", "'25:00' non è un'ora del giorno"),
+        ("es", {"1": [["9", "17:00"]]}, "UTC", "'9' no es una hora como 09:30"),
+        ("ru", {}, "Mars/Olympus", "'Mars/Olympus' — не часовой пояс"),
+        ("ru", {"1": [["24:00", "02:00"]]}, "UTC", "период не может начинаться в 24:00"),
+    ],
+)
+def test_unreadable_hours_are_told_in_the_persons_language(
+    language: str, hours: dict[str, list[list[str]]], tz: str, message: str
+) -> None:
+    with translation.override(language), pytest.raises(InvalidHours) as raised:
+        cal(hours, [], tz)
+    assert str(raised.value) == message
+
+
+@pytest.mark.django_db
+def test_saving_a_policy_with_unreadable_hours_says_why_in_italian_and_saves_nothing(
+    workspace: Workspace, manager: User
+) -> None:
+    with translation.override("it"), pytest.raises(InboxError) as raised:
+        save_sla_policy(
+            workspace=workspace, actor=manager, name="Support", source=None, first_response_minutes=60,
+            next_response_minutes=240, time_zone="Europe/Rome", business_hours={"1": [["09:00", "17:00"]]},
+            holidays=["25/12"],
+        )  # fmt: skip
+    assert str(raised.value) == "'25/12' non è una data come 2026-12-25"
+    assert not SlaPolicy.objects.filter(workspace=workspace).exists()
