@@ -96,7 +96,7 @@ def speed_worker(options: argparse.Namespace) -> dict[str, Any]:
             _classify(encoder, heads, batch)
     characters = sum(len(text) for text in texts) / len(texts)
     return {
-        "encoder_runtime": getattr(encoder, "runtime", "?"),
+        "encoder_runtime": _runtime_name(encoder),
         "messages": len(texts),
         "batch": options.batch,
         "mean_characters": round(characters, 1),
@@ -109,6 +109,13 @@ def speed_worker(options: argparse.Namespace) -> dict[str, Any]:
         "heads_per_cpu_second": round(len(texts) / apply_heads.cpu, 1),
         "full_per_cpu_second": round(len(texts) / full.cpu, 1),
     }
+
+
+def _runtime_name(encoder: Any) -> str:
+    """``numpy``, or ``int8`` with the kernel the CPU gets (``int8/avx2``: 7-bit weights; ``int8/vnni``)."""
+    path = getattr(encoder, "_int8", None)
+    runtime = str(getattr(encoder, "runtime", "?"))
+    return f"{runtime}/{path.kernel}" if path is not None else runtime
 
 
 class _Clock:
@@ -199,6 +206,7 @@ def agreement_worker(options: argparse.Namespace) -> dict[str, Any]:
     int8 = UniversalSentenceEncoder("int8", cache_dir=data_dir() / "models" / "cache")
     if int8.runtime != "int8":
         return {"texts": len(texts), "runtime": int8.runtime}
+    kernel = int8._int8.kernel if int8._int8 is not None else "?"
     cosine = np.einsum("ij,ij->i", int8.encode(texts), UniversalSentenceEncoder("numpy").encode(texts))
     points = {"min": 0.0, "p0.1": 0.1, "p1": 1.0, "p5": 5.0, "median": 50.0}
     result: dict[str, Any] = {name: round(float(np.percentile(cosine, q)), 4) for name, q in points.items()}
@@ -207,6 +215,7 @@ def agreement_worker(options: argparse.Namespace) -> dict[str, Any]:
         "mean": round(float(cosine.mean()), 4),
         "below_0.99": int((cosine < 0.99).sum()),
         "texts": len(texts),
+        "kernel": kernel,
     }
 
 

@@ -1,5 +1,6 @@
-"""The encoder's runtimes: int8 (ONNX Runtime on VNNI/AMX) gives vectors interchangeable with numpy's, and a
-machine without the instructions or the library falls back to numpy; the fast tokenizer matches the port."""
+"""The encoder's runtimes: int8 (ONNX Runtime on AVX2, VNNI or AMX) gives vectors interchangeable with numpy's,
+with 7-bit weights where only AVX2 is there, and a machine without the instructions or the library falls back to
+numpy; the fast tokenizer matches the port."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def cache_dir(tmp_path_factory):
 
 def cpuinfo(tmp_path: Path, flags: str) -> Path:
     path = tmp_path / "cpuinfo"
-    path.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu sse2 avx2 fma {flags}\n\n")
+    path.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu sse2 sse4_2 {flags}\n\n")
     return path
 
 
@@ -55,8 +56,20 @@ def test_the_cpu_check_reads_the_int8_dot_product_flags(tmp_path):
     assert not use_int8.cpu_has_int8_dot(tmp_path / "missing")
 
 
-def test_without_vnni_or_amx_auto_and_int8_fall_back_to_numpy(tmp_path, numpy_encoder):
-    plain_cpu = cpuinfo(tmp_path, "avx512f avx512bw")
+def test_the_int8_kernel_follows_the_cpu_flags(tmp_path):
+    assert use_int8.int8_kernel(cpuinfo(tmp_path, "avx2 fma avx512f avx512_vnni")) == "vnni"
+    assert use_int8.int8_kernel(cpuinfo(tmp_path, "avx2 fma avx_vnni")) == "vnni"
+    assert use_int8.int8_kernel(cpuinfo(tmp_path, "avx2 fma amx_tile amx_int8")) == "vnni"
+    assert use_int8.int8_kernel(cpuinfo(tmp_path, "avx2 fma")) == "avx2"  # an AMD EPYC (Zen 3), say
+    assert use_int8.int8_kernel(cpuinfo(tmp_path, "avx")) is None
+    assert use_int8.int8_kernel(tmp_path / "missing") is None
+    assert use_int8.int8_unavailable_reason(cpuinfo(tmp_path, "avx")) == (
+        "the CPU has neither AVX2 nor VNNI/AMX int8 instructions"
+    )
+
+
+def test_without_avx2_vnni_or_amx_auto_and_int8_fall_back_to_numpy(tmp_path, numpy_encoder):
+    plain_cpu = cpuinfo(tmp_path, "avx")
     for asked in ("auto", "int8"):
         encoder = UniversalSentenceEncoder(asked, cache_dir=tmp_path, cpuinfo=plain_cpu)
         assert encoder.runtime == "numpy"
@@ -141,3 +154,26 @@ def test_phrase_pruning_finds_what_trying_every_phrase_finds(monkeypatch):
     monkeypatch.setattr(lexicon(), "phrase_starts", _EveryWord())
     assert [cues.__wrapped__(text) for text in texts] == pruned
     assert any(" " in word for found in pruned for hits in found.values() for word in hits)  # phrases were found
+
+
+def _weight_codes(encoder: UniversalSentenceEncoder) -> list[np.ndarray]:
+    from onnx import numpy_helper
+
+    graph = use_int8._token_graph(
+        encoder._numpy, encoder._int8.input_scales, use_int8.WEIGHT_CODE_MAX[encoder._int8.kernel]
+    )
+    return [numpy_helper.to_array(w) for w in graph.graph.initializer if w.name.endswith("_w")]
+
+
+@pytest.mark.skipif(ON_THIS_CPU is not None, reason=f"int8 runtime unavailable: {ON_THIS_CPU}")
+def test_an_avx2_cpu_gets_7_bit_weights_that_cannot_saturate_and_the_same_vectors(tmp_path, cache_dir, numpy_encoder):
+    avx2 = UniversalSentenceEncoder("auto", cache_dir=cache_dir, cpuinfo=cpuinfo(tmp_path, "avx avx2 fma"))
+    assert (avx2.runtime, avx2._int8.kernel) == ("int8", "avx2")
+    codes = _weight_codes(avx2)
+    assert len(codes) == 6
+    assert all(c.dtype == np.int8 and np.abs(c).max() == 63 for c in codes)  # 2 · 255 · 63 < 2**15
+    vnni = UniversalSentenceEncoder("auto", cache_dir=cache_dir, cpuinfo=cpuinfo(tmp_path, "avx2 avx512_vnni"))
+    assert vnni._int8.kernel == "vnni"
+    assert max(np.abs(c).max() for c in _weight_codes(vnni)) == 127
+    cosine = np.einsum("ij,ij->i", avx2.encode(TEXTS), numpy_encoder.encode(TEXTS))
+    assert cosine.min() >= 0.99, cosine

