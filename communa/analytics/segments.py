@@ -106,14 +106,31 @@ def sync(*, workspace: Workspace) -> list[SegmentRollup]:
     for segment in segments:
         rollup = existing.get(segment.pk)
         if rollup is None:
-            existing[segment.pk] = SegmentRollup.objects.create(
-                workspace=workspace, segment=segment, status=Status.PENDING, definition=segment.filter
+            # get_or_create: the segment.saved task and the periodic run may both start tracking it.
+            existing[segment.pk], _ = SegmentRollup.objects.get_or_create(
+                segment=segment,
+                defaults={"workspace": workspace, "status": Status.PENDING, "definition": segment.filter},
             )
         elif rollup.definition != segment.filter and rollup.status != Status.PENDING:
             # A new definition: rebuilt from scratch. A build running on the old one notices at its end.
             SegmentRollup.objects.filter(pk=rollup.pk).update(status=Status.PENDING, definition=segment.filter)
             rollup.status, rollup.definition = Status.PENDING, segment.filter
     return [r for r in existing.values() if r.status == Status.PENDING]
+
+
+def apply_changes(*, workspace: Workspace) -> int:
+    """A segment of the workspace was saved or deleted (members' `segment.saved` / `segment.deleted`): start
+    tracking it, rebuild it if its definition changed, stop tracking what left the first
+    ANALYTICS_SEGMENTS_MAX (a deleted segment's rollup went with it; the next one in line takes its place).
+    Returns how many segments were built here (one already being built elsewhere is left to that build)."""
+    built = 0
+    for rollup in sync(workspace=workspace):
+        try:
+            done = build(rollup)
+        except Exception:  # noqa: BLE001 — marked failed and logged by build(); the others get their turn
+            done = False
+        built += int(done)
+    return built
 
 
 def due(*, now: Any = None) -> bool:

@@ -53,6 +53,15 @@ def segments_task() -> int:
 
 
 @task(queue_name="default")
+def segment_changed_task(workspace_id: int) -> int:
+    """A segment was saved or deleted: track, rebuild or drop the workspace's segment rollups now."""
+    from communa.analytics.segments import apply_changes
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    return 0 if workspace is None else apply_changes(workspace=workspace)
+
+
+@task(queue_name="default")
 def topics_task() -> int:
     from communa.analytics.topics import refresh_dirty_topics
 
@@ -100,11 +109,19 @@ def on_member_changed(event: DomainEvent) -> None:
         rollup_member_task.enqueue(event.workspace_id, ids)
 
 
+def on_segment_event(event: DomainEvent) -> None:
+    """segment.saved / segment.deleted (members): the rollups follow without waiting for the minute's poll.
+    A new name or description changes no figure, so it enqueues nothing."""
+    if event.name == "segment.deleted" or event.data.get("created") or event.data.get("filter_changed"):
+        segment_changed_task.enqueue(event.workspace_id)
+
+
 # ---- periodic jobs (events/periodic.py): quick, no arguments, only enqueue --------------------------------
 
 
 def refresh_job() -> None:
-    """Every minute: distinct counts of dirty days, and segment work when there is some (segments.due)."""
+    """Every minute: distinct counts of dirty days, and segment work when there is some (segments.due): the
+    15-minute membership comparison, and a safety net for segment changes whose event was not acted on."""
     from communa.analytics.models import DirtyDay
     from communa.analytics.segments import due
 

@@ -51,7 +51,8 @@ for _event, _subscriber in (
     SUBSCRIBERS.setdefault(_event, []).append(f"communa.members.engagement.tasks.{_subscriber}")
 
 # Analytics (communa/analytics/tasks.py): rollups follow every batch, ingested and enriched (signals change what a
-# message counts for); facts for response times, peer answers, moderation and lifecycle; merges recount members.
+# message counts for); facts for response times, peer answers, moderation and lifecycle; merges recount members;
+# saved and deleted segments are tracked, rebuilt or replaced.
 for _event, _subscriber in (
     ("messages.ingested", "on_messages"),
     ("messages.enriched", "on_messages"),
@@ -65,6 +66,8 @@ for _event, _subscriber in (
     ("member.merged", "on_member_changed"),
     ("member.unmerged", "on_member_changed"),
     ("member.erased", "on_member_changed"),
+    ("segment.saved", "on_segment_event"),  # a new or redefined segment is tracked and built at once
+    ("segment.deleted", "on_segment_event"),  # the next segment in line takes its place
 ):
     SUBSCRIBERS.setdefault(_event, []).append(f"communa.analytics.tasks.{_subscriber}")
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from communa.accounts.models import User, Workspace
 from communa.audit.services import record as audit
+from communa.events.services import emit
 from communa.members.models import CustomField, CustomFieldValue, Identity, Member, MemberTag, Segment
 from communa.stream.models import Message
 
@@ -288,6 +289,15 @@ def _segment_name(name: str) -> str:
     return name
 
 
+def _emit_saved(segment: Segment, *, created: bool, filter_changed: bool) -> None:
+    """`segment.saved` in the saving transaction: analytics tracks, rebuilds or leaves its rollup by it."""
+    emit(
+        workspace_id=segment.workspace_id,
+        name="segment.saved",
+        data={"segment_id": segment.pk, "created": created, "filter_changed": filter_changed},
+    )
+
+
 def create_segment(
     *, workspace: Workspace, name: str, flt: MemberFilter, description: str = "", actor: User | None
 ) -> Segment:
@@ -302,6 +312,7 @@ def create_segment(
                 filter=flt.as_json(),
                 created_by=actor,
             )
+            _emit_saved(segment, created=True, filter_changed=True)
     except IntegrityError as exc:
         raise SegmentError(_("There is already a segment with this name.")) from exc
     audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
@@ -324,11 +335,13 @@ def update_segment(
         segment.name = _segment_name(name)
     if description is not None:
         segment.description = description.strip()[:500]
+    filter_changed = flt is not None and flt.as_json() != segment.filter
     if flt is not None:
         segment.filter = flt.as_json()
     try:
         with transaction.atomic():
             segment.save(update_fields=["name", "description", "filter", "updated_at"])
+            _emit_saved(segment, created=False, filter_changed=filter_changed)
     except IntegrityError as exc:
         raise SegmentError(_("There is already a segment with this name.")) from exc
     audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
@@ -339,5 +352,7 @@ def delete_segment(*, workspace: Workspace, segment: Segment, actor: User | None
     if segment.workspace_id != workspace.pk:
         raise Segment.DoesNotExist
     data = {"segment": segment.pk}
-    segment.delete()
+    with transaction.atomic():
+        segment.delete()
+        emit(workspace_id=workspace.pk, name="segment.deleted", data={"segment_id": data["segment"]})
     audit(workspace=workspace, actor=actor, action="members.segment_deleted", data=data)

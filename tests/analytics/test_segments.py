@@ -16,6 +16,9 @@ from communa.analytics.models import SegmentActive, SegmentDaily, SegmentMember,
 from communa.analytics.selectors import DateRange, Filters
 from communa.analytics.tasks import refresh_job, segments_task
 from communa.connectors.models import Source
+from communa.events.dispatch import dispatch_pending
+from communa.events.models import DomainEvent
+from communa.events.subscribers import SUBSCRIBERS
 from communa.members.models import Member, MemberTag, Segment, Tag
 from communa.members.segments import MemberFilter, create_segment, delete_segment, update_segment
 from tests.analytics.conftest import d, ingest, item, member
@@ -25,6 +28,7 @@ from tests.conftest import login
 pytestmark = pytest.mark.django_db
 
 MARCH = DateRange(date(2026, 3, 1), date(2026, 3, 31))
+IMMEDIATE = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": []}}
 ZERO = dict.fromkeys(SegmentDaily.COUNTERS, 0)
 
 
@@ -269,3 +273,69 @@ def test_backfill_builds_tracked_segments(workspace: Workspace, fake_source: Sou
     assert counters(segment) == {date(2026, 3, 2): BETA_DAY2, date(2026, 3, 3): BETA_DAY3}
     # the segment is the part of the community's counters written by ana and carl
     assert all(BETA_DAY2[k] <= EXPECTED_DAY2[k] and BETA_DAY3[k] <= EXPECTED_DAY3[k] for k in ZERO)
+
+
+def dispatch_segment_events() -> None:
+    """Run analytics' subscribers of the members' segment events as the dispatcher does, their tasks at once."""
+    ours = {name: [p for p in SUBSCRIBERS[name] if ".analytics." in p] for name in ("segment.saved", "segment.deleted")}
+    assert ours == {name: ["communa.analytics.tasks.on_segment_event"] for name in ours}
+    with override_settings(TASKS=IMMEDIATE):
+        dispatch_pending(subscribers=ours)
+
+
+def segment_events() -> list[tuple[str, dict[str, object]]]:
+    return [(e.name, e.data) for e in DomainEvent.objects.filter(name__startswith="segment.").order_by("pk")]
+
+
+def test_segment_events_track_rebuild_and_forget_without_waiting_for_the_poll(
+    workspace: Workspace, fake_source: Source
+) -> None:
+    segment = setup(workspace, fake_source)
+    assert segment_events() == [("segment.saved", {"segment_id": segment.pk, "created": True, "filter_changed": True})]
+    dispatch_segment_events()
+    rollup = state(segment)
+    assert (rollup.status, rollup.members) == ("ready", 2)
+    assert counters(segment) == {date(2026, 3, 2): BETA_DAY2, date(2026, 3, 3): BETA_DAY3}
+    assert not segments.due()  # nothing left for the minute's poll
+
+    # A new name changes no figure: no rebuild.
+    DomainEvent.objects.all().delete()
+    update_segment(workspace=workspace, segment=segment, name="Beta", flt=MemberFilter(tag=["beta"]), actor=None)
+    assert segment_events() == [
+        ("segment.saved", {"segment_id": segment.pk, "created": False, "filter_changed": False})
+    ]
+    dispatch_segment_events()
+    assert state(segment).built_at == rollup.built_at
+
+    # A new definition is rebuilt at once.
+    update_segment(workspace=workspace, segment=segment, flt=MemberFilter(q="bob"), actor=None)
+    assert segment_events()[-1] == (
+        "segment.saved",
+        {"segment_id": segment.pk, "created": False, "filter_changed": True},
+    )
+    dispatch_segment_events()
+    rollup = state(segment)
+    assert (rollup.status, rollup.members, rollup.definition) == ("ready", 1, {"q": "bob"})
+    assert counters(segment)[date(2026, 3, 10)] == {**ZERO, "messages": 1, "threads": 1}
+
+    # Deleted: its rollup and figures are gone with it.
+    segment_id = segment.pk
+    delete_segment(workspace=workspace, segment=segment, actor=None)
+    assert segment_events()[-1] == ("segment.deleted", {"segment_id": segment_id})
+    dispatch_segment_events()
+    assert not SegmentRollup.objects.filter(workspace=workspace).exists()
+    assert not SegmentMember.objects.filter(workspace=workspace).exists()
+    assert not SegmentDaily.objects.filter(workspace=workspace).exists()
+
+
+@override_settings(ANALYTICS_SEGMENTS_MAX=1)
+def test_deleting_a_tracked_segment_builds_the_next_one_at_once(workspace: Workspace, fake_source: Source) -> None:
+    first = setup(workspace, fake_source)
+    second = create_segment(workspace=workspace, name="Bob", flt=MemberFilter(q="bob"), actor=None)
+    dispatch_segment_events()
+    assert state(first).status == "ready"
+    assert not SegmentRollup.objects.filter(segment=second).exists()  # beyond the limit
+    delete_segment(workspace=workspace, segment=first, actor=None)
+    dispatch_segment_events()
+    assert (state(second).status, state(second).members) == ("ready", 1)
+    assert selectors.segment_status(workspace, second.pk) == selectors.SegmentStatus(state="ready")
