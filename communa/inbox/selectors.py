@@ -17,7 +17,7 @@ from typing import Any, Literal
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -167,7 +167,8 @@ def get_conversation(
     *, access: InboxAccess, conversation_id: int, with_changes: bool = False, related: tuple[str, ...] = FOR_WRITES
 ) -> Conversation:
     """One conversation the person may see, or 404 (another workspace's id, or not theirs to see).
-    `with_changes` folds in what the live poll compares (Changes.of), so an unchanged poll reads one row;
+    `with_changes` folds in what the live poll compares (Changes.of), so an unchanged poll reads one row, and
+    whether the conversation has any activity, so that timeline() skips the kinds it has none of;
     `related=FOR_PAGE` joins only what the page shows (each join is columns to compile, fetch and build)."""
     qs = visible(access=access).select_related(*related)
     if with_changes:
@@ -178,6 +179,7 @@ def get_conversation(
             newest_note_id=Subquery(
                 InternalNote.objects.filter(conversation=OuterRef("pk")).order_by("-id").values("id")[:1]
             ),
+            has_activity=Exists(Activity.objects.filter(conversation=OuterRef("pk"))),
         )
     found = qs.filter(pk=conversation_id).first()
     if found is None:
@@ -205,18 +207,6 @@ class Changes:
         )
 
 
-def changes_in(timeline: list[Entry]) -> Changes:
-    """The same from a timeline already read (the conversation page), without asking again."""
-    replies = [e.item for e in timeline if e.kind == "reply"]
-    newest = max(replies, key=lambda r: (r.updated_at, r.pk), default=None)
-    notes = [e.item.pk for e in timeline if e.kind == "note"]
-    return Changes(
-        reply_at=newest.updated_at if newest else None,
-        reply_state=newest.state if newest else "",
-        note_id=max(notes, default=None),
-    )
-
-
 def counts(*, access: InboxAccess) -> dict[str, int]:
     """Numbers for the list's tabs: per state, and the person's own and the unassigned open ones."""
     qs = visible(access=access)
@@ -237,11 +227,23 @@ class Entry:
     item: Any  # ConversationMessage (with .message), Reply, InternalNote or Activity
 
 
+def _has_none(conversation: Conversation, annotation: str) -> bool:
+    """get_conversation(with_changes=True) said the conversation has none of these (a reply, a note, activity):
+    the timeline need not ask. Without the annotation nothing is known."""
+    if not hasattr(conversation, annotation):
+        return False
+    value = getattr(conversation, annotation)
+    return value is False or value is None
+
+
 def timeline(*, conversation: Conversation) -> list[Entry]:
     """Messages (both sides), replies written here (with delivery state), notes and activity, oldest first.
-    A reply that came back through ingest is shown once, as the reply. A fixed number of queries."""
-    replies = list(
-        Reply.objects.filter(conversation=conversation).select_related("author").order_by("created_at", "id")
+    A reply that came back through ingest is shown once, as the reply. A fixed number of queries at most: from
+    get_conversation(with_changes=True), none for the replies, notes or activity it has none of."""
+    replies = (
+        []
+        if _has_none(conversation, "newest_reply_at")
+        else list(Reply.objects.filter(conversation=conversation).select_related("author").order_by("created_at", "id"))
     )
     came_back = {r.message_id for r in replies if r.message_id}
     items = [
@@ -252,14 +254,22 @@ def timeline(*, conversation: Conversation) -> list[Entry]:
         .order_by("created_at", "id")
         if i.message_id not in came_back
     ]
-    notes = list(
-        InternalNote.objects.filter(conversation=conversation)
-        .select_related("author")
-        .prefetch_related("mentions")
-        .order_by("created_at", "id")
+    notes = (
+        []
+        if _has_none(conversation, "newest_note_id")
+        else list(
+            InternalNote.objects.filter(conversation=conversation)
+            .select_related("author")
+            .prefetch_related("mentions")
+            .order_by("created_at", "id")
+        )
     )
-    activities = list(
-        Activity.objects.filter(conversation=conversation).select_related("actor").order_by("created_at", "id")
+    activities = (
+        []
+        if _has_none(conversation, "has_activity")
+        else list(
+            Activity.objects.filter(conversation=conversation).select_related("actor").order_by("created_at", "id")
+        )
     )
     entries = (
         [Entry("message", i.created_at, i) for i in items]

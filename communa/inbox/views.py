@@ -118,12 +118,14 @@ def _list_context(
     now = timezone.now()
     query = flt.query_string()
     base = reverse("inbox:index", args=[access.workspace.slug])
+    shown = listing.display_rows(page.items, base_url=base, query=query, now=now)
     context = {
         "workspace": access.workspace,
         "access": access,
         "flt": flt,
         "query": query,
-        "rows": listing.display_rows(page.items, base_url=base, query=query, now=now),
+        "rows": shown,
+        "rows_html": listing.rows_html(shown, selected=selected),
         "page": page,
         "appending": bool(request.GET.get("cursor")),
         "fingerprint": fingerprint,
@@ -253,7 +255,7 @@ def _conversation_context(
         "conversation": conversation,
         "timeline": timeline,
         "composing": selectors.others_composing(conversation=conversation, user=access.user),
-        "live": _live_fingerprint(conversation, selectors.changes_in(timeline)),
+        "live": _live_fingerprint(conversation, selectors.Changes.of(conversation)),
         "live_seconds": LIVE_SECONDS,
         "query": InboxFilter.from_query(request.GET).query_string(),
         "draft": _draft(request, conversation),
@@ -279,7 +281,9 @@ def _header_context(conversation: Conversation, options: selectors.PickerOptions
 @require_GET
 @_inbox
 def conversation(request: HttpRequest, access: InboxAccess, conversation_id: int) -> HttpResponse:
-    conv = selectors.get_conversation(access=access, conversation_id=conversation_id, related=selectors.FOR_PAGE)
+    conv = selectors.get_conversation(
+        access=access, conversation_id=conversation_id, with_changes=True, related=selectors.FOR_PAGE
+    )
     options = selectors.picker_options(workspace=access.workspace)
     context = _conversation_context(request, access, conv, options)
     if _is_htmx(request) and request.headers.get("HX-Target") == "inbox-conversation":

@@ -198,12 +198,12 @@ def test_query_counts_are_pinned(
     assert conv is not None
     for i in range(5):
         services.add_note(conversation=conv, author=manager, text=f"note {i} @marco")
-    # session, user, membership, the conversation, its timeline (replies, items, notes and their mentions,
-    # activity), who is composing, identities, recent activity, past conversations; the full page adds the list
-    # pane's two and the navigation
-    with django_assert_num_queries(16):
+    # session, user, membership, the conversation (with whether it has replies, notes and activity), its
+    # timeline (items, notes and their mentions; no replies nor activity here: not asked for), who is composing,
+    # identities, recent activity, past conversations; the full page adds the list pane's two and the navigation
+    with django_assert_num_queries(14):
         page = client.get(url("conversation", conv.pk))
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(11):
         client.get(url("conversation", conv.pk), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="inbox-conversation")
     # the live poll when nothing changed: the conversation with its newest reply and note folded in, and who
     # is composing
@@ -248,9 +248,12 @@ def test_assign_state_priority_note_and_reply(
     client.post(url("state", conv.pk), {"state": "resolved", "version": conv.version})
     conv.refresh_from_db()
     assert conv.state == "resolved"
-    page = client.get(url("conversation", conv.pk)).content.decode()
+    response = client.get(url("conversation", conv.pk))
+    page = response.content.decode()
     assert "Use the reset link." in page
     assert "@olga please check" in page
+    # the page asks for replies, notes and activity only when the conversation has some: here it has all three
+    assert {"message", "reply", "note", "activity"} <= {e.kind for e in response.context["timeline"]}
 
 
 def test_two_people_resolving_at_once(
