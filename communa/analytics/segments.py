@@ -6,7 +6,7 @@ means joining the ledger with the live filter on every chart; instead, for the f
 segments of each workspace (oldest first):
 
 - **snapshot** (`SegmentMember`): the segment's members, taken when it is built and compared with the live
-  filter every `ANALYTICS_SEGMENT_REFRESH` seconds (a dynamic filter such as "seen in the last 30 days" moves
+  filter (in SQL) every `ANALYTICS_SEGMENT_REFRESH` seconds (a dynamic filter such as "seen in the last 30 days" moves
   people in and out). A member who joins adds their whole history to the segment's counters, one who leaves
   takes it back: one grouped statement over the ledger for the changed members. A change of more than
   `ANALYTICS_SEGMENT_REBUILD_SHARE` of the snapshot rebuilds instead.
@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 Status = SegmentRollup.Status
 LIVE = (Status.BUILDING, Status.READY)  # states whose snapshot and counters the worker keeps current
 STALE_BUILD = timedelta(hours=2)  # a build claimed this long ago by a worker that died is claimed again
+REBUILD_MIN = 1000  # a membership change of up to this many people is always applied, never rebuilt
 
 # Each counter of SegmentDaily as a condition on a MessageFact row `f` (the same definitions as rollups.rebuild).
 COUNTER_SQL: dict[str, str] = {
@@ -322,7 +323,12 @@ def _insert_counters(workspace: Workspace, rollup: SegmentRollup, first: date, l
 
 def refresh_membership(rollup: SegmentRollup) -> tuple[int, int]:
     """Compare the snapshot with the live filter; count the history of who joined, take back who left.
-    Returns (joined, left). A large change rebuilds the segment instead (returns the counts all the same)."""
+    Returns (joined, left). A large change rebuilds the segment instead (returns the counts all the same).
+
+    The comparison is two set differences in the database (`_changed_ids`); only the ids that changed come back,
+    at most one more than the rebuild threshold, so a segment of a million members costs no million-id lists in
+    the worker. It runs before taking the workspace's rollup lock (it is the slow part: the live filter), and
+    applies only if the snapshot is still the one compared (same `membership_at`, still ready)."""
     workspace = rollup.workspace
     segment = Segment.objects.filter(pk=rollup.segment_id, workspace=workspace).first()
     if segment is None:
@@ -330,25 +336,65 @@ def refresh_membership(rollup: SegmentRollup) -> tuple[int, int]:
     if segment.filter != rollup.definition:
         sync(workspace=workspace)
         return 0, 0
-    now = set(_live_members(workspace, segment).values_list("pk", flat=True))
-    rebuild = False
+    seen = SegmentRollup.objects.filter(pk=rollup.pk, status=Status.READY).values("members", "membership_at").first()
+    if seen is None:
+        return 0, 0
+    limit = int(max(REBUILD_MIN, rebuild_share() * max(seen["members"], 1)))
+    joined, left = _changed_ids(workspace, rollup, segment, limit=limit + 1)
+    rebuild = len(joined) + len(left) > limit
+    # The counts to report: a rebuild's lists stop at the threshold, so it counts them.
+    counts = _changed_counts(workspace, rollup, segment) if rebuild else (len(joined), len(left))
     with transaction.atomic():
-        _lock(workspace)  # two workers comparing the same snapshot: the second sees the first's result
-        if not SegmentRollup.objects.filter(pk=rollup.pk, status=Status.READY).exists():
+        _lock(workspace)  # two workers comparing the same snapshot: the second finds it already moved on
+        unchanged = SegmentRollup.objects.filter(
+            pk=rollup.pk, status=Status.READY, membership_at=seen["membership_at"]
+        ).exists()
+        if not unchanged:
             return 0, 0
-        before = set(SegmentMember.objects.filter(rollup=rollup).values_list("member_id", flat=True))
-        joined, left = sorted(now - before), sorted(before - now)
         if not joined and not left:
             SegmentRollup.objects.filter(pk=rollup.pk).update(membership_at=timezone.now())
             return 0, 0
-        if len(joined) + len(left) > max(1000, rebuild_share() * max(len(before), 1)):
+        if rebuild:
             SegmentRollup.objects.filter(pk=rollup.pk).update(status=Status.PENDING)
-            rebuild = True
         else:
-            _apply_membership(workspace, rollup, joined, left, members=len(now))
+            _apply_membership(workspace, rollup, joined, left, members=seen["members"] + len(joined) - len(left))
     if rebuild:
         build(rollup)
-    return len(joined), len(left)
+    return counts
+
+
+def _differences(workspace: Workspace, rollup: SegmentRollup, segment: Segment) -> tuple[str, str, list[Any]]:
+    """Two statements' FROM parts: the live members not in the snapshot, and the snapshot's not in the live
+    filter (EXCEPT on both databases: a hashed or sorted set operation, never a per-row lookup), with the
+    parameters each takes (the live filter's, then the rollup's or the other way round)."""
+    live, params = _live_members(workspace, segment).query.sql_with_params()
+    snapshot = f"SELECT s.member_id FROM {table(SegmentMember)} s WHERE s.rollup_id = %s"  # noqa: S608
+    # SQLite takes no parentheses around the members of a compound SELECT: both sides are written bare.
+    return f"({live} EXCEPT {snapshot}) d", f"({snapshot} EXCEPT {live}) d", list(params)
+
+
+def _changed_ids(
+    workspace: Workspace, rollup: SegmentRollup, segment: Segment, *, limit: int
+) -> tuple[list[int], list[int]]:
+    """(joined, left): member ids in the live filter and not in the snapshot, and the other way round, sorted,
+    at most `limit` of each."""
+    joined_from, left_from, params = _differences(workspace, rollup, segment)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {joined_from} LIMIT %s", [*params, rollup.pk, limit])  # noqa: S608
+        joined = sorted(int(row[0]) for row in cursor.fetchall())
+        cursor.execute(f"SELECT * FROM {left_from} LIMIT %s", [rollup.pk, *params, limit])  # noqa: S608
+        left = sorted(int(row[0]) for row in cursor.fetchall())
+    return joined, left
+
+
+def _changed_counts(workspace: Workspace, rollup: SegmentRollup, segment: Segment) -> tuple[int, int]:
+    joined_from, left_from, params = _differences(workspace, rollup, segment)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {joined_from}", [*params, rollup.pk])  # noqa: S608
+        joined = int(cursor.fetchone()[0])
+        cursor.execute(f"SELECT COUNT(*) FROM {left_from}", [rollup.pk, *params])  # noqa: S608
+        left = int(cursor.fetchone()[0])
+    return joined, left
 
 
 def _apply_membership(

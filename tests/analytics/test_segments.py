@@ -220,6 +220,57 @@ def test_membership_changes_move_the_members_history(workspace: Workspace, fake_
     assert segments.refresh_membership(state(segment)) == (0, 0)
 
 
+def test_membership_is_compared_in_the_database(workspace: Workspace, fake_source: Source) -> None:
+    """The drift check reads no list of member ids: both set differences run in SQL, only changes come back."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    segment = setup(workspace, fake_source)
+    segments.run_due()
+    with CaptureQueriesContext(connection) as ctx:
+        assert segments.refresh_membership(state(segment)) == (0, 0)
+    reads = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    membership_reads = [sql for sql in reads if "analytics_segmentmember" in sql or "members_membertag" in sql]
+    assert len(membership_reads) == 2
+    assert all(" EXCEPT " in sql for sql in membership_reads)
+
+
+def test_a_large_membership_change_rebuilds_and_reports_exact_counts(
+    workspace: Workspace, fake_source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segment = setup(workspace, fake_source)
+    segments.run_due()
+    monkeypatch.setattr(segments, "REBUILD_MIN", 1)
+    tag(workspace, "beta", member(workspace, "bob"), member(workspace, "dora"))  # 2 join a segment of 2: 100%
+    assert segments.refresh_membership(state(segment)) == (2, 0)
+    rollup = state(segment)
+    assert (rollup.status, rollup.members) == ("ready", 4)
+    assert counters(segment)[date(2026, 3, 10)] == {**ZERO, "messages": 2, "threads": 2}
+
+
+def test_a_snapshot_moved_on_meanwhile_is_left_alone(
+    workspace: Workspace, fake_source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers compare the same snapshot: the second to take the lock finds it moved on and adds nothing."""
+    segment = setup(workspace, fake_source)
+    segments.run_due()
+    tag(workspace, "beta", member(workspace, "bob"))
+    compare = segments._changed_ids
+    other_worker: list[tuple[int, int]] = []
+
+    def compare_then_lose_the_race(*args: object, **kwargs: object) -> tuple[list[int], list[int]]:
+        found = compare(*args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(segments, "_changed_ids", compare)
+        other_worker.append(segments.refresh_membership(state(segment)))  # meanwhile, the same change applied
+        return found
+
+    monkeypatch.setattr(segments, "_changed_ids", compare_then_lose_the_race)
+    assert segments.refresh_membership(state(segment)) == (0, 0)  # found bob too, but does not apply him twice
+    assert other_worker == [(1, 0)]
+    assert state(segment).members == 3
+    assert counters(segment)[date(2026, 3, 10)] == {**ZERO, "messages": 1, "threads": 1}  # bob's thread, once
+
+
 def test_membership_is_compared_when_due(workspace: Workspace, fake_source: Source) -> None:
     segment = setup(workspace, fake_source)
     segments.run_due()
