@@ -225,6 +225,7 @@ class Entry:
     kind: Literal["message", "reply", "note", "activity"]
     at: datetime
     item: Any  # ConversationMessage (with .message), Reply, InternalNote or Activity
+    line: Any = None  # what the page shows of a message, set by display.timeline_lines
 
 
 def _has_none(conversation: Conversation, annotation: str) -> bool:

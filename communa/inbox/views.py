@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 from communa.accounts.access import membership_for
 from communa.accounts.models import User
 from communa.accounts.roles import Perm, role_has
-from communa.inbox import listing, saved_replies, selectors, services, shared_views, suggestions
+from communa.inbox import display, listing, saved_replies, selectors, services, shared_views, suggestions
 from communa.inbox.listing import InboxFilter
 from communa.inbox.models import Conversation, Reply, SavedReply, SharedView, Team
 from communa.inbox.selectors import InboxAccess
@@ -248,7 +248,7 @@ def _draft(request: HttpRequest, conversation: Conversation) -> str:
 def _conversation_context(
     request: HttpRequest, access: InboxAccess, conversation: Conversation, options: selectors.PickerOptions
 ) -> dict[str, Any]:
-    timeline = selectors.timeline(conversation=conversation)
+    timeline = display.timeline_lines(selectors.timeline(conversation=conversation), now=timezone.now())
     return {
         "workspace": access.workspace,
         "access": access,
@@ -316,7 +316,7 @@ def live(request: HttpRequest, access: InboxAccess, conversation_id: int) -> Htt
         "now": timezone.now(),
     }
     if changed:
-        context["timeline"] = selectors.timeline(conversation=conv)
+        context["timeline"] = display.timeline_lines(selectors.timeline(conversation=conv), now=context["now"])
         context.update(_header_context(conv, selectors.picker_options(workspace=access.workspace)))
     return _fragment(request, access, "inbox/partials/live.html", context)
 
