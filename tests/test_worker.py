@@ -293,6 +293,62 @@ def test_dispatch_pending_runs_both_lanes_once(workspace: Workspace, two_lanes: 
     assert event.dispatched_at is not None
 
 
+@pytest.mark.django_db
+def test_the_main_lane_leaves_an_event_to_the_fast_lane_first(workspace: Workspace, two_lanes: object) -> None:
+    from communa.events.dispatch import dispatch_fast, dispatch_main
+    from communa.events.services import emit
+
+    event = emit(workspace_id=workspace.pk, name="thing.happened", data={})
+    assert dispatch_main() == 0  # still fast_pending: the main lane never takes (nor locks) the row before
+    assert main_seen == []
+    assert dispatch_fast() == 1
+    assert dispatch_main() == 1
+    assert (fast_seen, main_seen) == ([event.pk], [event.pk])
+
+
+@pytest.mark.django_db
+def test_a_poison_event_is_given_up_after_a_few_tries_and_can_be_retried(
+    workspace: Workspace, two_lanes: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from django.core.management import call_command
+
+    from communa.events.dispatch import MAX_ATTEMPTS, dispatch_fast, dispatch_main
+    from communa.events.services import emit
+
+    poison = emit(workspace_id=workspace.pk, name="thing.happened", data={"fail": True})
+    after = emit(workspace_id=workspace.pk, name="thing.happened", data={})
+    assert dispatch_fast() == 2
+    for attempt in range(1, MAX_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            dispatch_main()  # retried first, in order: the event after it waits
+        poison.refresh_from_db()
+        assert (poison.attempts, poison.dispatched_at, poison.dead_lanes) == (attempt, None, "")
+        assert "a broken main-lane subscriber" in poison.last_error
+    assert main_seen == [poison.pk] * (MAX_ATTEMPTS - 1)
+
+    with pytest.raises(RuntimeError):
+        dispatch_main()  # the last try: given up
+    poison.refresh_from_db()
+    assert poison.dead_lanes == "main"
+    assert poison.dispatched_at is not None
+    assert dispatch_main() == 1  # the lane goes on
+    assert main_seen[-1] == after.pk
+
+    call_command("events", "--dead")
+    listed = capsys.readouterr().out
+    assert f"{poison.pk}\tthing.happened" in listed
+    assert "given up on: main" in listed
+    assert "1 dead letter(s)" in listed
+
+    DomainEvent.objects.filter(pk=poison.pk).update(data={})  # the cause fixed
+    call_command("events", "--retry", str(poison.pk))
+    assert "1 event(s) back on their lanes" in capsys.readouterr().out
+    assert dispatch_main() == 1
+    poison.refresh_from_db()
+    assert (poison.dead_lanes, poison.attempts, poison.last_error) == ("", 0, "")
+    assert main_seen[-1] == poison.pk
+
+
 @transactional
 def test_a_commit_wakes_the_dispatcher_threads_of_its_process(workspace: Workspace, two_lanes: object) -> None:
     from django.db import transaction

@@ -2,7 +2,11 @@
 
 - The **fast lane** runs the subscribers listed in `subscribers.FAST_LANE` (moderation's rules) for events
   flagged `fast_pending` at emit; it claims by clearing that flag.
-- The **main lane** runs every other subscriber; it claims by setting `dispatched_at`.
+- The **main lane** runs every other subscriber; it claims by setting `dispatched_at`, once the fast lane has
+  claimed the event (an event still `fast_pending` is left for later). So the two lanes never wait for each
+  other's row lock: the main lane only ever updates rows the fast lane is done with, and the fast lane's claim
+  never queues behind a main-lane transaction (inbox triage, rollups) holding the same row. What a fast-lane
+  subscriber did is committed before the main lane's subscribers of the same event run.
 
 Each lane claims an event and runs its subscribers in one transaction, so a subscriber's writes and the claim
 commit together (at least once: a crash before the commit runs them again; subscribers are idempotent). The
@@ -15,11 +19,13 @@ dispatched by the `dispatch_events` task and by the lanes' idle poll.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from functools import cache
 
 from django.db import connections, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -42,17 +48,24 @@ def has_fast_subscribers(name: str) -> bool:
     return any(path in FAST_LANE for path in SUBSCRIBERS.get(name, ()))
 
 
+MAX_ATTEMPTS = 5  # failed tries of one event on one lane before it is given up (a dead letter)
+
+
 def dispatch_fast(*, limit: int = 500, subscribers: Table | None = None) -> int:
     """Run the fast-lane subscribers of the events flagged for it, oldest first; return how many were claimed."""
     table = SUBSCRIBERS if subscribers is None else subscribers
     count = 0
     for event in DomainEvent.objects.filter(fast_pending=True).order_by("id")[:limit]:
-        with transaction.atomic():
-            if not DomainEvent.objects.filter(pk=event.pk, fast_pending=True).update(fast_pending=False):
-                continue  # another dispatcher claimed it
-            for path in table.get(event.name, []):
-                if path in FAST_LANE:
-                    _subscriber(path)(event)
+        try:
+            with transaction.atomic():
+                if not DomainEvent.objects.filter(pk=event.pk, fast_pending=True).update(fast_pending=False):
+                    continue  # another dispatcher claimed it
+                for path in table.get(event.name, []):
+                    if path in FAST_LANE:
+                        _subscriber(path)(event)
+        except Exception as exc:
+            _failed(event, "fast", exc)
+            raise
         count += 1
     return count
 
@@ -61,14 +74,60 @@ def dispatch_main(*, limit: int = 500, subscribers: Table | None = None) -> int:
     """Run the other subscribers of undispatched events, oldest first; return how many were dispatched."""
     table = SUBSCRIBERS if subscribers is None else subscribers
     count = 0
-    for event in DomainEvent.objects.filter(dispatched_at=None).order_by("id")[:limit]:
-        with transaction.atomic():
-            if not DomainEvent.objects.filter(pk=event.pk, dispatched_at=None).update(dispatched_at=timezone.now()):
-                continue  # another dispatcher claimed it
-            for path in table.get(event.name, []):
-                if path not in FAST_LANE:
-                    _subscriber(path)(event)
+    for event in DomainEvent.objects.filter(dispatched_at=None, fast_pending=False).order_by("id")[:limit]:
+        try:
+            with transaction.atomic():
+                claim = DomainEvent.objects.filter(pk=event.pk, dispatched_at=None, fast_pending=False)
+                if not claim.update(dispatched_at=timezone.now()):
+                    continue  # another dispatcher claimed it
+                for path in table.get(event.name, []):
+                    if path not in FAST_LANE:
+                        _subscriber(path)(event)
+        except Exception as exc:
+            _failed(event, "main", exc)
+            raise
         count += 1
+    return count
+
+
+def _failed(event: DomainEvent, lane: str, exc: Exception) -> None:
+    """Count a failed try (the claim was rolled back with the subscribers' writes). The lane retries the event
+    first, in order, up to MAX_ATTEMPTS times in all; then it is a dead letter: marked done on this lane with
+    `dead_lanes` naming it and the error kept, so the lane goes on (`communa events --dead` lists them,
+    `--retry` runs them again once the cause is fixed)."""
+    error = f"{lane} lane: {type(exc).__name__}: {exc}"[:4000]
+    try:
+        DomainEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1, last_error=error)
+        attempts, dead_lanes = DomainEvent.objects.values_list("attempts", "dead_lanes").get(pk=event.pk)
+        if attempts < MAX_ATTEMPTS:
+            return
+        done: dict[str, object] = {"fast_pending": False} if lane == "fast" else {"dispatched_at": timezone.now()}
+        pending: dict[str, object] = {"fast_pending": True} if lane == "fast" else {"dispatched_at": None}
+        dead = " ".join(filter(None, [dead_lanes, lane]))
+        # attempts starts afresh for the other lane: the two lanes fail independently.
+        if DomainEvent.objects.filter(pk=event.pk, **pending).update(dead_lanes=dead, attempts=0, **done):
+            logger.error(
+                "event %s (%s) given up on the %s lane after %s tries: %s", event.pk, event.name, lane, attempts, error
+            )
+    except Exception:
+        logger.exception("could not record the failure of event %s", event.pk)
+
+
+def retry_dead(event_ids: list[int] | None = None) -> int:
+    """Put dead letters back on their lanes (all of them, or these ids); return how many."""
+    query = DomainEvent.objects.exclude(dead_lanes="")
+    if event_ids is not None:
+        query = query.filter(pk__in=event_ids)
+    count = 0
+    for event in query:
+        fields: dict[str, object] = {"dead_lanes": "", "attempts": 0, "last_error": ""}
+        if "fast" in event.dead_lanes.split():
+            fields["fast_pending"] = True
+        if "main" in event.dead_lanes.split():
+            fields["dispatched_at"] = None
+        count += DomainEvent.objects.filter(pk=event.pk, dead_lanes=event.dead_lanes).update(**fields)
+    if count:
+        wake_local()
     return count
 
 
@@ -85,16 +144,27 @@ _local: dict[str, threading.Event] = {}
 _local_lock = threading.Lock()
 
 
-def wake_local() -> bool:
-    """Wake this process's dispatcher threads; False when there are none (the caller enqueues the task)."""
+def wake_local(lane: str | None = None) -> bool:
+    """Wake this process's dispatcher threads (or only `lane`'s); False when there are none (the caller enqueues
+    the task)."""
     with _local_lock:
-        for wake in _local.values():
-            wake.set()
+        for name, wake in _local.items():
+            if lane is None or name == lane:
+                wake.set()
         return bool(_local)
+
+
+# The interpreter's thread switch interval in a process that serves the fast lane. The default (5 ms) is how long a
+# thread waiting for the GIL may wait behind a CPU-bound one (enrichment's encoder in a task thread): the lane, the
+# listener and the delivery threads wait for it after every database answer, so a decision of some thirty queries
+# could wait a tenth of a second for the GIL alone. 1 ms costs the CPU-bound threads a few per cent.
+FAST_LANE_SWITCH_INTERVAL = 0.001
 
 
 def serve(lane: str, stop: threading.Event, *, idle: float = 1.0, limit: int = 500) -> None:
     """Dispatch `lane` on this thread until `stop`: at once when woken, otherwise every `idle` seconds."""
+    if lane == "fast" and sys.getswitchinterval() > FAST_LANE_SWITCH_INTERVAL:
+        sys.setswitchinterval(FAST_LANE_SWITCH_INTERVAL)
     wake = threading.Event()
     with _local_lock:
         _local[lane] = wake
@@ -107,6 +177,8 @@ def serve(lane: str, stop: threading.Event, *, idle: float = 1.0, limit: int = 5
                 # The thread keeps its connection: on SQLite (CONN_MAX_AGE=0) close_old_connections() would
                 # reconnect, with a cold page cache, on every wake-up. A failure drops it; the next loop reopens.
                 done = dispatch(limit=limit)
+                if done and lane == "fast":
+                    wake_local("main")  # the events it claimed are now the main lane's
             except Exception:
                 logger.exception("event dispatch (%s lane) failed; trying again in %ss", lane, idle)
                 connections.close_all()

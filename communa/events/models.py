@@ -18,12 +18,18 @@ class DomainEvent(models.Model):
     # True while the event waits for the fast lane (subscribers in events/subscribers.py FAST_LANE): set at emit
     # for events that have such subscribers, cleared by the fast lane's claim.
     fast_pending = models.BooleanField(default=False)
+    # A subscriber that keeps failing (a "poison" event): each failed try is counted here with its error; after
+    # events.dispatch.MAX_ATTEMPTS the lane gives the event up (dead letter) and goes on with the next one.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    dead_lanes = models.CharField(max_length=20, blank=True, default="")  # "fast", "main" or "fast main"
 
     class Meta:
         indexes = [
             models.Index(fields=["id"], name="event_fast_pending", condition=models.Q(fast_pending=True)),
             models.Index(fields=["created_at"], name="event_pending", condition=models.Q(dispatched_at=None)),
             models.Index(fields=["workspace", "name", "-created_at"], name="event_ws_name"),
+            models.Index(fields=["id"], name="event_dead", condition=~models.Q(dead_lanes="")),
         ]
 
 

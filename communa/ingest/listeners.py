@@ -27,6 +27,7 @@ from communa.ingest.polling import poll_source
 logger = logging.getLogger(__name__)
 
 LISTENING = [SourceStatus.ACTIVE, SourceStatus.RETRYING]
+RENEW_FRACTION = 1 / 6  # a listener renews its lease every sixth of the lease (15 s of the default 90 s)
 
 
 def streaming_kinds() -> list[str]:
@@ -70,17 +71,29 @@ def claimable_sources(*, owner: str) -> list[int]:
 
 
 def listen(*, source_id: int, owner: str, stop: threading.Event) -> None:
-    """Follow one source until told to stop, the lease is lost, or the source is paused or disabled."""
+    """Follow one source until told to stop, the lease is lost, or the source is paused or disabled.
+
+    The lease is renewed every RENEW_FRACTION of its length rather than on every iteration (each renewal is a
+    commit, and a busy stream iterates several times a second), and at once after a poll that did not succeed
+    (the source may have been paused, disabled or may be failing: the renewal is what notices)."""
+    renewed = float("-inf")
+    polled = True
     try:
-        while not stop.is_set() and acquire_lease(source_id=source_id, owner=owner):
+        while not stop.is_set():
+            if not polled or time.monotonic() - renewed >= lease_seconds() * RENEW_FRACTION:
+                if not acquire_lease(source_id=source_id, owner=owner):
+                    break
+                renewed = time.monotonic()
             wait = _seconds_until_due(source_id)
             if wait > 0:
+                polled = False
                 stop.wait(min(wait, lease_seconds() / 3))  # backing off after a failure; keep renewing
                 continue
             try:
-                poll_source(source_id=source_id)
+                polled = poll_source(source_id=source_id) is not None
             except Exception:
                 # poll_source records platform errors on the source; this is a bug or a lost database.
+                polled = False
                 logger.exception("listener for source %s failed; backing off", source_id)
                 stop.wait(10)
             finally:

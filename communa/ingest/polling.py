@@ -42,8 +42,24 @@ def poll_source(*, source_id: int) -> IngestResult | None:
         logger.warning("source %s: disabled: %s", source_id, exc)
         mark_permanent_failure(source_id=source_id, reason=str(exc))
         return None
-    mark_success(source_id=source_id)
+    if not _healthy_recently(source):
+        mark_success(source_id=source_id)
     return result
+
+
+SUCCESS_MARK_SECONDS = 10.0
+
+
+def _healthy_recently(source: Source) -> bool:
+    """Whether the source was active without errors at the start of this poll and marked successful within the
+    last SUCCESS_MARK_SECONDS: a listener polls several times a second, and the mark is a commit each time."""
+    return (
+        source.status == SourceStatus.ACTIVE
+        and not source.failure_count
+        and not source.last_error
+        and source.last_success_at is not None
+        and (timezone.now() - source.last_success_at).total_seconds() < SUCCESS_MARK_SECONDS
+    )
 
 
 def pollable_kinds() -> list[str]:

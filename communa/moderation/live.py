@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from communa.accounts.models import Workspace
 from communa.moderation import facts as facts_module
-from communa.moderation.actions import A, Step
-from communa.moderation.models import DecisionAction, ModerationSettings, RuleSet
+from communa.moderation.actions import INLINE, A, Step, bulkable
+from communa.moderation.models import Decision, DecisionAction, ModerationSettings, RuleSet
 from communa.moderation.rules.explain import ActionKind, Match, Mode
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MUTE_SECONDS = 3600
 SEED_LIMIT = 50_000
-URGENT = [A.REMOVE, A.MUTE, A.BAN, A.KICK]  # delivered at once after commit (deliver_now)
+URGENT = INLINE  # delivered at once after commit (deliver_soon), without an outbox task
 STRIKING = {
     ActionKind.REMOVE,
     ActionKind.WARN,
@@ -184,14 +184,35 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
     `early`: right after ingest, before enrichment, only the rules that need no signals. `late`: after
     enrichment, only the rules that need them (the early pass did the rest). Neither: every rule; a rule that
     already decided on a message decides nothing again (one decision per message and rule).
+
+    One transaction (a savepoint inside the caller's): what the batch's decisions share is read once (settings,
+    standing removals and strikes, the dedupe keys already decided), and their audit entries and events are
+    written together at its end.
     """
+    with transaction.atomic():
+        return _evaluate_batch(workspace_id=workspace_id, message_ids=message_ids, early=early, late=late)
+
+
+def _evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool, late: bool) -> int:
     from communa.moderation.rules import evaluate
-    from communa.moderation.services import decide, settings_for, standing_for
+    from communa.moderation.services import (
+        Batch,
+        Planned,
+        decide,
+        decide_many,
+        plan,
+        settings_for,
+        standing_for,
+        without_repeats,
+    )
 
     found = _live_for(workspace_id)
     if found is None:
         return 0
     rule_set, live = found
+    compiled = live.early if early else live.late if late else live.compiled
+    if all(rule.mode is Mode.DISABLED for rule in compiled.rules):
+        return 0  # nothing to evaluate in this pass (e.g. no rule reads signals): not a query more
     messages = facts_module.messages_for(workspace_id=workspace_id, message_ids=message_ids)
     if not messages:
         return 0
@@ -203,9 +224,10 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
     urgent: list[str] = []
     strike_days = settings_for(workspace).strike_days
     standing = standing_for([m.pk for m in messages])
+    batch = Batch.for_messages(workspace_id, [m.pk for m in messages])
     all_facts = facts_module.facts_for(messages, workspace_id=workspace_id, now=now)
     for message, message_facts in zip(messages, all_facts, strict=True):
-        matches = evaluate(live.early if early else live.late if late else live.compiled, message_facts, live.window)
+        matches = evaluate(compiled, message_facts, live.window)
         for match in matches:
             steps = steps_for(match, live.compiled, message, message_facts)  # decide() drops repeats
             explanation = {
@@ -215,6 +237,21 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
                 # The text as it was: a removal comes back through ingest and blanks the message's text.
                 "message_text": message.text[:2000],
             }
+            dedupe_key = f"rule-{message.pk}-{match.rule_id}"[:200]
+            live_match = match.mode is Mode.ENABLED
+            if bulkable(message, steps):
+                planned = Planned(
+                    message=message,
+                    steps=without_repeats(message, steps, standing) if live_match else list(steps),
+                    explanation=explanation,
+                    rule=match.rule_name or match.rule_id,
+                    live=live_match,
+                    reason=match.explanation.guideline or match.rule_name,
+                    dedupe_key=dedupe_key,
+                    now=timezone.now(),
+                )
+                made += plan(batch, standing, planned)
+                continue
             decision = decide(
                 workspace=workspace,
                 message=message,
@@ -224,24 +261,37 @@ def evaluate_batch(*, workspace_id: int, message_ids: Sequence[int], early: bool
                 moderator=None,
                 rule=match.rule_name or match.rule_id,
                 rule_set=rule_set,
-                live=match.mode is Mode.ENABLED,
+                live=live_match,
                 reason=match.explanation.guideline or match.rule_name,
-                dedupe_key=f"rule-{message.pk}-{match.rule_id}"[:200],
+                dedupe_key=dedupe_key,
                 now=timezone.now(),
                 strike_days=strike_days,
                 standing=standing,
+                deliver_inline=True,
+                batch=batch,
             )
             if decision is not None:
                 made += 1
-                if decision.live:
-                    urgent.extend(
-                        a.outbox_key
-                        for a in decision.carried_out
-                        if a.action in URGENT and a.state == DecisionAction.State.PENDING and a.outbox_key
-                    )
+                urgent.extend(_urgent_keys(decision))
+    for decision in decide_many(
+        batch, workspace=workspace, rule_set=rule_set, strike_days=strike_days, deliver_inline=True
+    ):
+        urgent.extend(_urgent_keys(decision))
+    batch.flush()
     if urgent:
         transaction.on_commit(lambda: deliver_soon(workspace_id, urgent))
     return made
+
+
+def _urgent_keys(decision: Decision) -> list[str]:
+    """The outbox keys of a live decision's actions that deliver_soon sends right after commit."""
+    if not decision.live:
+        return []
+    return [
+        a.outbox_key
+        for a in decision.carried_out
+        if a.action in URGENT and a.state == DecisionAction.State.PENDING and a.outbox_key
+    ]
 
 
 DELIVERY_THREADS = 8

@@ -19,9 +19,10 @@ from django.utils.translation import gettext as _
 
 from communa.accounts.models import User, Workspace
 from communa.accounts.roles import Perm, role_has
+from communa.audit.models import AuditEntry
 from communa.audit.services import record
-from communa.events.services import emit
-from communa.moderation.actions import A, Step, carry_out, reverse_actions
+from communa.events.services import emit, emit_many
+from communa.moderation.actions import A, Step, carry_out, carry_out_many, reverse_actions, would_stand
 from communa.moderation.models import (
     Appeal,
     Backtest,
@@ -288,6 +289,33 @@ def mark_example(
 # --- decisions ------------------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass
+class Batch:
+    """What the live rules read and write once per evaluation batch rather than once per decision
+    (live.evaluate_batch): the dedupe keys its messages already have, and the audit entries and
+    `moderation.action` events of its decisions, written together by `flush()` before the batch commits."""
+
+    decided: set[str]
+    planned: list[Planned] = dataclasses.field(default_factory=list)
+    audit: list[AuditEntry] = dataclasses.field(default_factory=list)
+    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    workspace_id: int = 0
+
+    @classmethod
+    def for_messages(cls, workspace_id: int, message_ids: Sequence[int]) -> Batch:
+        keys = Decision.objects.filter(
+            workspace_id=workspace_id, message_id__in=list(message_ids), dedupe_key__isnull=False
+        ).values_list("dedupe_key", flat=True)
+        return cls(decided={k for k in keys if k}, workspace_id=workspace_id)
+
+    def flush(self) -> None:
+        if self.audit:
+            AuditEntry.objects.bulk_create(self.audit)
+        if self.events:
+            emit_many(workspace_id=self.workspace_id, name="moderation.action", data=self.events)
+        self.audit, self.events = [], []
+
+
 def decide(
     *,
     workspace: Workspace,
@@ -304,74 +332,255 @@ def decide(
     now: datetime | None = None,
     strike_days: int | None = None,
     standing: Standing | None = None,
+    deliver_inline: bool = False,
+    batch: Batch | None = None,
 ) -> Decision | None:
     """Record a decision and carry out its steps, in one transaction. None when `dedupe_key` was decided.
 
     The live path passes what it read once per batch: the workspace's `strike_days` and the batch's `standing`
-    removals and strikes (standing_for); without them they are read here. `decision.carried_out` holds the
-    actions recorded."""
+    removals and strikes (standing_for); without them they are read here. With a `batch`, its known dedupe keys
+    stand for the savepoint that catches a repeated key (a key decided since makes the whole batch fail and be
+    retried), and the audit entry and event wait for `batch.flush()`. `decision.carried_out` holds the actions
+    recorded."""
     now = now or timezone.now()
     if strike_days is None:
         strike_days = settings_for(workspace).strike_days
     if message is not None and live:
         steps = without_repeats(message, steps, standing)
+    if batch is not None:
+        if dedupe_key and dedupe_key in batch.decided:
+            return None
+        decision = _record_decision(
+            workspace=workspace,
+            message=message,
+            member_id=member_id,
+            steps=steps,
+            explanation=explanation,
+            moderator=moderator,
+            rule=rule,
+            rule_set=rule_set,
+            live=live,
+            reason=reason,
+            dedupe_key=dedupe_key,
+            now=now,
+            strike_days=strike_days,
+            standing=standing,
+            deliver_inline=deliver_inline,
+            batch=batch,
+        )
+        if dedupe_key:
+            batch.decided.add(dedupe_key)
+        return decision
     try:
         with transaction.atomic():
-            decision = Decision.objects.create(
+            return _record_decision(
                 workspace=workspace,
-                kind=Decision.Kind.MODERATOR if moderator is not None else Decision.Kind.RULE,
-                live=live,
                 message=message,
                 member_id=member_id,
-                source_id=message.source_id if message is not None else None,
-                rule_set=rule_set,
-                rule=rule[:120],
-                moderator=moderator,
-                verdict=verdict_of(steps) if steps else "approve",
+                steps=steps,
                 explanation=explanation,
-                reason=reason[:500],
+                moderator=moderator,
+                rule=rule,
+                rule_set=rule_set,
+                live=live,
+                reason=reason,
                 dedupe_key=dedupe_key,
-                message_at=message.created_at if message is not None else None,
-                seconds_to_action=(now - message.created_at).total_seconds() if message is not None else None,
+                now=now,
+                strike_days=strike_days,
+                standing=standing,
+                deliver_inline=deliver_inline,
+                batch=None,
             )
-            decision.carried_out = carry_out(
-                decision=decision, steps=steps, created_by=moderator, strike_days=strike_days
-            )
-            if standing is not None and message is not None:
-                standing.note(message.pk, decision.carried_out)
-            if live:
-                record(
-                    workspace=workspace,
-                    actor=moderator,
-                    action="moderation.decision",
-                    target=decision,
-                    data={
-                        "verdict": decision.verdict,
-                        "rule": decision.rule,
-                        "message_id": decision.message_id,
-                        "member_id": decision.member_id,
-                        "explanation": decision.summary,
-                    },
-                )
-                emit(
-                    workspace_id=workspace.pk,
-                    name="moderation.action",
-                    data={
-                        "decision_id": decision.pk,
-                        "source_id": decision.source_id,
-                        "member_id": decision.member_id,
-                        "action": decision.verdict,
-                        "rule": decision.rule,
-                        "automatic": moderator is None,
-                        "at": now.isoformat(),
-                        "seconds_to_action": decision.seconds_to_action,
-                    },
-                )
     except IntegrityError:
         if dedupe_key and Decision.objects.filter(workspace=workspace, dedupe_key=dedupe_key).exists():
             return None
         raise
+
+
+def _record_decision(
+    *,
+    workspace: Workspace,
+    message: Message | None,
+    member_id: int | None,
+    steps: Sequence[Step],
+    explanation: dict[str, Any],
+    moderator: User | None,
+    rule: str,
+    rule_set: RuleSet | None,
+    live: bool,
+    reason: str,
+    dedupe_key: str | None,
+    now: datetime,
+    strike_days: int,
+    standing: Standing | None,
+    deliver_inline: bool,
+    batch: Batch | None,
+) -> Decision:
+    decision = _new_decision(
+        workspace=workspace,
+        message=message,
+        member_id=member_id,
+        steps=steps,
+        explanation=explanation,
+        moderator=moderator,
+        rule=rule,
+        rule_set=rule_set,
+        live=live,
+        reason=reason,
+        dedupe_key=dedupe_key,
+        now=now,
+    )
+    decision.save(force_insert=True)
+    decision.carried_out = carry_out(
+        decision=decision,
+        steps=steps,
+        created_by=moderator,
+        strike_days=strike_days,
+        deliver_inline=deliver_inline,
+    )
+    if standing is not None and message is not None:
+        standing.note(message.pk, decision.carried_out)
+    if live:
+        _audit_and_event(decision, workspace=workspace, moderator=moderator, now=now, batch=batch)
     return decision
+
+
+def _new_decision(
+    *,
+    workspace: Workspace,
+    message: Message | None,
+    member_id: int | None,
+    steps: Sequence[Step],
+    explanation: dict[str, Any],
+    moderator: User | None,
+    rule: str,
+    rule_set: RuleSet | None,
+    live: bool,
+    reason: str,
+    dedupe_key: str | None,
+    now: datetime,
+) -> Decision:
+    return Decision(
+        workspace=workspace,
+        kind=Decision.Kind.MODERATOR if moderator is not None else Decision.Kind.RULE,
+        live=live,
+        message=message,
+        member_id=member_id,
+        source_id=message.source_id if message is not None else None,
+        rule_set=rule_set,
+        rule=rule[:120],
+        moderator=moderator,
+        verdict=verdict_of(steps) if steps else "approve",
+        explanation=explanation,
+        reason=reason[:500],
+        dedupe_key=dedupe_key,
+        message_at=message.created_at if message is not None else None,
+        seconds_to_action=(now - message.created_at).total_seconds() if message is not None else None,
+    )
+
+
+def _audit_and_event(
+    decision: Decision, *, workspace: Workspace, moderator: User | None, now: datetime, batch: Batch | None
+) -> None:
+    audit_data = {
+        "verdict": decision.verdict,
+        "rule": decision.rule,
+        "message_id": decision.message_id,
+        "member_id": decision.member_id,
+        "explanation": decision.summary,
+    }
+    event = {
+        "decision_id": decision.pk,
+        "source_id": decision.source_id,
+        "member_id": decision.member_id,
+        "action": decision.verdict,
+        "rule": decision.rule,
+        "automatic": moderator is None,
+        "at": now.isoformat(),
+        "seconds_to_action": decision.seconds_to_action,
+    }
+    if batch is None:
+        record(workspace=workspace, actor=moderator, action="moderation.decision", target=decision, data=audit_data)
+        emit(workspace_id=workspace.pk, name="moderation.action", data=event)
+        return
+    batch.audit.append(
+        AuditEntry(
+            workspace=workspace,
+            actor=moderator,
+            actor_label=moderator.get_username() if moderator else "communa",
+            action="moderation.decision",
+            target_type=decision._meta.label_lower,
+            target_id=str(decision.pk),
+            target_label=str(decision)[:200],
+            data=audit_data,
+        )
+    )
+    batch.events.append(event)
+
+
+@dataclasses.dataclass
+class Planned:
+    """A rule decision of a live batch whose steps carry_out_many writes set-based (actions.bulkable)."""
+
+    message: Message
+    steps: list[Step]
+    explanation: dict[str, Any]
+    rule: str
+    live: bool
+    reason: str
+    dedupe_key: str
+    now: datetime
+
+
+def plan(batch: Batch, standing: Standing, planned: Planned) -> bool:
+    """Queue a rule decision for decide_many, as decide() would record it: False when its key was decided.
+    The batch's standing removals and strikes follow at once, for the next rule matching the same message."""
+    if planned.dedupe_key in batch.decided:
+        return False
+    batch.decided.add(planned.dedupe_key)
+    if planned.live:
+        for step in planned.steps:
+            if would_stand(planned.message, step):
+                (standing.removed if step.action == A.REMOVE else standing.struck).add(planned.message.pk)
+    batch.planned.append(planned)
+    return True
+
+
+def decide_many(
+    batch: Batch, *, workspace: Workspace, rule_set: RuleSet, strike_days: int, deliver_inline: bool = False
+) -> list[Decision]:
+    """Record the batch's planned rule decisions and their actions set-based (one INSERT per table), with their
+    audit entries and events in the batch; return them in order, each with `carried_out`."""
+    planned, batch.planned = batch.planned, []
+    if not planned:
+        return []
+    decisions = [
+        _new_decision(
+            workspace=workspace,
+            message=p.message,
+            member_id=p.message.member_id,
+            steps=p.steps,
+            explanation=p.explanation,
+            moderator=None,
+            rule=p.rule,
+            rule_set=rule_set,
+            live=p.live,
+            reason=p.reason,
+            dedupe_key=p.dedupe_key,
+            now=p.now,
+        )
+        for p in planned
+    ]
+    Decision.objects.bulk_create(decisions)
+    carry_out_many(
+        [(d, p.steps) for d, p in zip(decisions, planned, strict=True)],
+        strike_days=strike_days,
+        deliver_inline=deliver_inline,
+    )
+    for decision, p in zip(decisions, planned, strict=True):
+        if decision.live:
+            _audit_and_event(decision, workspace=workspace, moderator=None, now=p.now, batch=batch)
+    return decisions
 
 
 @dataclasses.dataclass

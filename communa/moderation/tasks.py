@@ -43,25 +43,26 @@ def _rules(event: DomainEvent, *, early: bool = False, late: bool = False) -> No
     if not message_ids:
         return
     try:
-        with transaction.atomic():
-            evaluate_batch(workspace_id=event.workspace_id, message_ids=message_ids, early=early, late=late)
+        evaluate_batch(workspace_id=event.workspace_id, message_ids=message_ids, early=early, late=late)  # a savepoint
     except Exception:
         logger.exception("moderation: evaluating %d messages failed; retrying in a task", len(message_ids))
         evaluate_task.enqueue(event.workspace_id, message_ids, early, late)
 
 
 def on_messages_ingested(event: DomainEvent) -> None:
-    """Fast lane: the rules that need no signals (words, patterns, member facts, rates), at once: a removal does
-    not wait for the language models. Skipped when enrichment is off (messages.enriched follows at once then)."""
-    if settings.ENRICHMENT["ENABLED"]:
-        _rules(event, early=True)
+    """Fast lane, right after ingest. With enrichment on: the rules that need no signals (words, patterns, member
+    facts, rates), so a removal does not wait for the language models. With enrichment off: every rule (there are
+    no signals to wait for), so a removal does not wait for the main lane either, which is what re-emits the
+    batch as `messages.enriched` then."""
+    _rules(event, early=bool(settings.ENRICHMENT["ENABLED"]))
 
 
 def on_messages_enriched(event: DomainEvent) -> None:
-    """Fast lane: the rules that read signals (scores, flags, sentiment, language); every rule when enrichment is
-    off (there was no early pass). A rule set enabled between the two passes applies its text rules from the next
-    message on."""
-    _rules(event, late=settings.ENRICHMENT["ENABLED"])
+    """Fast lane: the rules that read signals (scores, flags, sentiment, language). Nothing with enrichment off:
+    the ingest pass ran every rule. A rule set enabled between the two passes applies its text rules from the
+    next message on."""
+    if settings.ENRICHMENT["ENABLED"]:
+        _rules(event, late=True)
 
 
 def on_messages_enriched_followups(event: DomainEvent) -> None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -79,10 +79,16 @@ def enqueue_moderation(
     idempotency_key: str,
     origin: str = "",
     created_by: User | None = None,
+    start: bool = True,
 ) -> OutboxItem:
-    """Record a moderation action to apply; the same key returns the item recorded the first time."""
+    """Record a moderation action to apply; the same key returns the item recorded the first time.
+
+    `start=False`: the caller delivers it itself right after commit (moderation's removals, on its delivery
+    threads); no task is enqueued for it, and the periodic sweep starts it if that delivery never happened."""
     payload = {"action": action.value, "target": dataclasses.asdict(target), "reason": reason}
-    return _enqueue(workspace, source, OutboxItem.Kind.MODERATE, payload, idempotency_key, origin, created_by)
+    return _enqueue(
+        workspace, source, OutboxItem.Kind.MODERATE, payload, idempotency_key, origin, created_by, start=start
+    )
 
 
 def _enqueue(
@@ -93,27 +99,63 @@ def _enqueue(
     key: str,
     origin: str,
     created_by: User | None,
+    *,
+    start: bool = True,
 ) -> OutboxItem:
     if source.workspace_id != workspace.pk:
         raise ValueError("the source belongs to another workspace")
     if not key or len(key) > 200:
         raise ValueError("an idempotency key of 1 to 200 characters is required")
-    with transaction.atomic():
-        item, created = OutboxItem.objects.get_or_create(
-            workspace=workspace,
-            idempotency_key=key,
-            defaults={
-                "source": source,
-                "kind": kind,
-                "payload": payload,
-                "origin": origin,
-                "created_by": created_by,
-                "not_before": timezone.now(),
-            },
-        )
-        if created:
-            transaction.on_commit(lambda: _start(item.pk))
+    item = OutboxItem(
+        workspace=workspace,
+        source=source,
+        kind=kind,
+        idempotency_key=key,
+        payload=payload,
+        origin=origin,
+        created_by=created_by,
+        not_before=timezone.now(),
+    )
+    if not _insert_new(item):
+        return OutboxItem.objects.get(workspace=workspace, idempotency_key=key)  # recorded the first time
+    if start:
+        transaction.on_commit(lambda: _start(item.pk))
     return item
+
+
+def _insert_new(item: OutboxItem) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: one statement, no savepoint (a get_or_create is four or
+    five round trips, and every removal pays them). False when the key was recorded before."""
+    return bool(insert_new([item]))
+
+
+def insert_new(items: Sequence[OutboxItem]) -> int:
+    """Record these items in one statement (INSERT … ON CONFLICT DO NOTHING RETURNING); set the pk of those that
+    were new, return how many. An item whose key was recorded before keeps pk None: it is the first one that
+    counts. Nothing is started: the caller delivers them, or the periodic sweep does."""
+    if not items:
+        return 0
+    fields = [f for f in OutboxItem._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(item, add=True), connection) for item in items for f in fields]
+    quote = connection.ops.quote_name
+    table = quote(OutboxItem._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    rows = ", ".join([row] * len(items))
+    conflict = f"{quote('workspace_id')}, {quote('idempotency_key')}"
+    returning = f"id, {conflict}"
+    # Identifiers from the model, quoted; every value is a parameter.
+    sql = f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        created = {(workspace_id, key): pk for pk, workspace_id, key in cursor.fetchall()}
+    for item in items:
+        pk = created.get((item.workspace_id, item.idempotency_key))
+        if pk is not None:
+            item.pk = pk
+            item._state.adding = False
+            item._state.db = connection.alias
+    return len(created)
 
 
 def _start(item_id: int) -> None:
