@@ -12,6 +12,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,23 +25,25 @@ _WORD = re.compile(r"\S+")
 
 
 def ngram_buckets(text: str, buckets: int) -> Counter[int]:
-    """Bucket counts of the text's padded word n-grams."""
-    counts: Counter[int] = Counter()
-    for word in _WORD.findall(fold(text[:MAX_NGRAM_CHARS])):
-        counts.update(word_buckets(word, buckets))
-    return counts
+    """Bucket counts of the text's padded word n-grams (in the order of their first occurrence)."""
+    words = _WORD.findall(fold(text[:MAX_NGRAM_CHARS]))
+    return Counter(chain.from_iterable([word_buckets(word, buckets) for word in words]))
 
 
 @lru_cache(maxsize=1 << 16)
 def word_buckets(word: str, buckets: int) -> tuple[int, ...]:
     """The buckets of one word's padded n-grams (cached: words recur from message to message)."""
     padded = f" {word} "
-    crc = zlib.crc32
-    return tuple(
-        crc(padded[start : start + size].encode("utf-8")) % buckets
-        for size in NGRAM_SIZES
-        for start in range(len(padded) - size + 1)
-    )
+    data = padded.encode("utf-8")
+    if len(data) == len(padded):  # ASCII: the character n-grams are the byte n-grams (encoded once)
+        grams = [data[start : start + size] for size in NGRAM_SIZES for start in range(len(data) - size + 1)]
+    else:
+        grams = [
+            padded[start : start + size].encode("utf-8")
+            for size in NGRAM_SIZES
+            for start in range(len(padded) - size + 1)
+        ]
+    return tuple([crc % buckets for crc in map(zlib.crc32, grams)])
 
 
 @lru_cache(maxsize=4096)
