@@ -221,6 +221,10 @@ class Conversation(WorkspaceScopedModel):
             models.Index(fields=["workspace", "state", "-priority", "-last_message_at", "-id"], name="inbox_conv_list"),
             models.Index(fields=["workspace", "state", "-last_message_at", "-id"], name="inbox_conv_recent"),
             models.Index(fields=["assignee", "state", "-last_message_at"], name="inbox_conv_assignee"),
+            # The tabs' capped counts (listing.tab_counts): open, mine, unassigned, pending, snoozed, each an
+            # index-only scan that stops at the cap. Without it "mine" and "unassigned" were bitmap scans that
+            # read every match first (15,000 at 1 M conversations): 23-36 ms of every full page.
+            models.Index(fields=["workspace", "state", "assignee"], name="inbox_conv_counts"),
             models.Index(fields=["team", "state", "-last_message_at"], name="inbox_conv_team"),
             models.Index(fields=["member", "-opened_at"], name="inbox_conv_member"),
             models.Index(fields=["thread"], name="inbox_conv_thread_idx"),
