@@ -136,7 +136,8 @@ def _forget_text_caches() -> None:
     """Empty the heads' per-text and per-word caches, so each timed pass starts cold."""
     from communa.enrichment.models import features, ngrams
 
-    for cached in (features.cues, features.text_words, features.fold_token, ngrams.text_vector, ngrams.word_buckets):
+    caches = (features.cues, features.text_words, features.fold, features.fold_token)
+    for cached in (*caches, ngrams.text_vector, ngrams.word_buckets):
         cached.cache_clear()
     features.lexicon().forget()
 

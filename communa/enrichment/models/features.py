@@ -52,8 +52,10 @@ _NEGATIVE_EMOJI = re.compile("[😞😟😠😡🤬😢😭😤😩😫😒🙄�
 _QUESTION_MARKS = "?？¿;"
 
 
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Lower-case, NFKC-normalised text without invisible characters, with curly quotes straightened."""
+    """Lower-case, NFKC-normalised text without invisible characters, with curly quotes straightened (cached:
+    the cues and the n-grams fold the same texts)."""
     text = unicodedata.normalize("NFKC", text[:MAX_FEATURE_CHARS]).translate(_INVISIBLE).lower()
     return text.translate(_PUNCTUATION)
 
