@@ -88,3 +88,28 @@ def test_several_server_processes_share_a_bounded_number_of_connections(
             )
             (opened,) = cursor.fetchone()
         assert opened <= 4  # two processes × a pool of two, whatever the number of concurrent requests
+
+
+def test_connections_are_served_without_nagles_delay() -> None:
+    """uvicorn binds the socket it shares between `--workers` processes with proto 0, and asyncio turns
+    TCP_NODELAY on only for IPPROTO_TCP sockets: each response then waited ~40 ms for the client's delayed ACK."""
+    import socket
+
+    from communa.server.http import no_delay
+
+    class Transport:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str) -> object:
+            return self.sock if name == "socket" else None
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:  # proto 0, as uvicorn binds it
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+                no_delay(Transport(accepted))  # type: ignore[arg-type]
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

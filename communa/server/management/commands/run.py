@@ -11,6 +11,8 @@ from typing import Any
 import uvicorn
 from django.core.management.base import BaseCommand
 
+from communa.server.http import NoDelayH11Protocol
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -46,6 +48,7 @@ class Command(BaseCommand):
                 log_level="warning",
                 timeout_graceful_shutdown=5,
                 workers=max(1, options["workers"]),
+                http=NoDelayH11Protocol,  # TCP_NODELAY on every connection, whatever the number of processes
             )
         finally:
             if worker is not None:
