@@ -112,7 +112,7 @@ def speed_worker(options: argparse.Namespace) -> dict[str, Any]:
 
 
 def _runtime_name(encoder: Any) -> str:
-    """``numpy``, or ``int8`` with the kernel the CPU gets (``int8/avx2``: 7-bit weights; ``int8/vnni``)."""
+    """``numpy``, or ``int8`` with the kernel the CPU gets (``int8/avx2``: uint8 weights; ``int8/vnni``)."""
     path = getattr(encoder, "_int8", None)
     runtime = str(getattr(encoder, "runtime", "?"))
     return f"{runtime}/{path.kernel}" if path is not None else runtime

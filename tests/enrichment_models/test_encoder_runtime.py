@@ -1,6 +1,6 @@
 """The encoder's runtimes: int8 (ONNX Runtime on AVX2, VNNI or AMX) gives vectors interchangeable with numpy's,
-with 7-bit weights where only AVX2 is there, and a machine without the instructions or the library falls back to
-numpy; the fast tokenizer matches the port."""
+with uint8 weights (exact there) where only AVX2 is there, and a machine without the instructions or the library
+falls back to numpy; the fast tokenizer matches the port."""
 
 from __future__ import annotations
 
@@ -156,24 +156,31 @@ def test_phrase_pruning_finds_what_trying_every_phrase_finds(monkeypatch):
     assert any(" " in word for found in pruned for hits in found.values() for word in hits)  # phrases were found
 
 
-def _weight_codes(encoder: UniversalSentenceEncoder) -> list[np.ndarray]:
+def _weights(encoder: UniversalSentenceEncoder) -> list[np.ndarray]:
     from onnx import numpy_helper
 
-    graph = use_int8._token_graph(
-        encoder._numpy, encoder._int8.input_scales, use_int8.WEIGHT_CODE_MAX[encoder._int8.kernel]
-    )
+    unsigned = use_int8.UNSIGNED_WEIGHTS[encoder._int8.kernel]
+    graph = use_int8._token_graph(encoder._numpy, encoder._int8.input_scales, unsigned)
     return [numpy_helper.to_array(w) for w in graph.graph.initializer if w.name.endswith("_w")]
 
 
 @pytest.mark.skipif(ON_THIS_CPU is not None, reason=f"int8 runtime unavailable: {ON_THIS_CPU}")
-def test_an_avx2_cpu_gets_7_bit_weights_that_cannot_saturate_and_the_same_vectors(tmp_path, cache_dir, numpy_encoder):
+def test_an_avx2_cpu_gets_uint8_weights_that_cannot_saturate_and_the_same_vectors(tmp_path, cache_dir, numpy_encoder):
     avx2 = UniversalSentenceEncoder("auto", cache_dir=cache_dir, cpuinfo=cpuinfo(tmp_path, "avx avx2 fma"))
     assert (avx2.runtime, avx2._int8.kernel) == ("int8", "avx2")
-    codes = _weight_codes(avx2)
-    assert len(codes) == 6
-    assert all(c.dtype == np.int8 and np.abs(c).max() == 63 for c in codes)  # 2 · 255 · 63 < 2**15
+    weights = _weights(avx2)
+    assert len(weights) == 6
+    # uint8 x uint8 is ONNX Runtime's exact AVX2 kernel; the codes are the int8 ones shifted by 128.
+    assert all(w.dtype == np.uint8 and w.min() >= 1 and w.max() <= 255 for w in weights)
     vnni = UniversalSentenceEncoder("auto", cache_dir=cache_dir, cpuinfo=cpuinfo(tmp_path, "avx2 avx512_vnni"))
     assert vnni._int8.kernel == "vnni"
-    assert max(np.abs(c).max() for c in _weight_codes(vnni)) == 127
-    cosine = np.einsum("ij,ij->i", avx2.encode(TEXTS), numpy_encoder.encode(TEXTS))
+    vnni_weights = _weights(vnni)
+    assert all(w.dtype == np.int8 for w in vnni_weights)
+    for shifted, signed in zip(weights, vnni_weights, strict=True):
+        np.testing.assert_array_equal(shifted.astype(np.int16) - 128, signed)
+    vectors = avx2.encode(TEXTS)
+    cosine = np.einsum("ij,ij->i", vectors, numpy_encoder.encode(TEXTS))
     assert cosine.min() >= 0.99, cosine
+    if use_int8.int8_kernel() == "avx2":  # both graphs can run here only where the CPU has no VNNI
+        return
+    np.testing.assert_allclose(vnni.encode(TEXTS), vectors, atol=1e-5)

@@ -10,9 +10,11 @@ every validation text; docs/model-card.md gives the distribution):
   cache file under the data directory, written on first use (a few seconds) and shared by every worker.
 - **The n-gram convolutions run in int8** through ONNX Runtime's ``MatMulInteger`` (uint8 activations with a
   fixed scale per layer, int8 weights per output column), which uses VNNI or AMX where the CPU has them. On a
-  CPU with AVX2 only, ONNX Runtime's kernel multiplies with ``vpmaddubsw``, which saturates the sum of two
-  products at 16 bits: there the weights use 7 bits (−63 … 63), so that 2 · 255 · 63 < 32,767 and no sum can
-  saturate (ONNX Runtime's own "reduce range"). The CPU's flags are read first (:func:`int8_kernel`).
+  CPU with AVX2 only, ONNX Runtime's uint8 × int8 kernel multiplies with ``vpmaddubsw``, which saturates the
+  sum of two products at 16 bits; there the weights are stored as uint8 around a zero point of 128 instead, which
+  ONNX Runtime multiplies exactly (its uint8 × uint8 kernel widens to 16 bits first): the same 8-bit codes, so
+  the same vectors, ~15 % slower than 7-bit int8 weights, which cannot saturate but moved two validation
+  texts below cosine 0.99. The CPU's flags are read first (:func:`int8_kernel`).
 
 The per-sentence part (sum, output projection, the small DAN) stays in float32 numpy, exactly as the package
 does it. The ONNX graph is built from the installed package's weights when the encoder loads: nothing is
@@ -39,10 +41,11 @@ logger = logging.getLogger(__name__)
 
 # CPU flags (Linux /proc/cpuinfo names) of the int8 dot-product instructions ONNX Runtime's kernels use.
 INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
-# Without those, ONNX Runtime's AVX2 kernel (vpmaddubsw) adds two uint8 × int8 products in 16 bits, saturating.
+# Without those, ONNX Runtime's AVX2 kernel (vpmaddubsw) adds two uint8 × int8 products in 16 bits, saturating;
+# its uint8 × uint8 kernel is exact, so on AVX2 the weights are shifted to uint8 (zero point 128).
 AVX2_FLAG = "avx2"
-# The largest weight code per kernel: 8 bits with VNNI/AMX (32-bit sums), 7 bits with AVX2 (255 · 63 · 2 < 2**15).
-WEIGHT_CODE_MAX = {"vnni": 127, "avx2": 63}
+UNSIGNED_WEIGHTS = {"vnni": False, "avx2": True}
+_WEIGHT_ZERO = 128
 CPUINFO = Path("/proc/cpuinfo")
 LUT_FORMAT = 1  # bump when the table's layout or arithmetic changes: old cache files are then ignored
 _LUT_ROWS_PER_STEP = 8192
@@ -82,7 +85,7 @@ def cpu_has_int8_dot(cpuinfo: Path = CPUINFO) -> bool:
 
 def int8_kernel(cpuinfo: Path = CPUINFO) -> str | None:
     """The int8 kernel ONNX Runtime will use here: ``vnni`` (VNNI or AMX: exact 32-bit sums, 8-bit weights),
-    ``avx2`` (16-bit pair sums: 7-bit weights) or None (neither: the int8 path is not worth running)."""
+    ``avx2`` (exact only with uint8 weights) or None (neither: the int8 path is not worth running)."""
     flags = cpu_flags(cpuinfo)
     if INT8_DOT_FLAGS & flags:
         return "vnni"
@@ -127,7 +130,7 @@ class Int8TokenPath:
             peaks = np.maximum(peaks, np.asarray(self._run(float_session, flat, starts, lens)[1:], dtype=np.float32))
         self.input_scales = [max(float(peak), 1e-6) * CALIBRATION_HEADROOM / 127.0 for peak in peaks]
         self.kernel = kernel
-        self._session = _session(_token_graph(backend, self.input_scales, WEIGHT_CODE_MAX[kernel]))
+        self._session = _session(_token_graph(backend, self.input_scales, UNSIGNED_WEIGHTS[kernel]))
 
     def features(self, flat: NDArray[np.int64], starts: NDArray[np.int64], lens: NDArray[np.int64]) -> Any:
         return self._run(self._session, flat, starts, lens)[0]
@@ -301,14 +304,15 @@ def _weights_key(backend: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def _token_graph(backend: Any, input_scales: list[float] | None, weight_max: int = 127) -> Any:
+def _token_graph(backend: Any, input_scales: list[float] | None, unsigned_weights: bool = False) -> Any:
     """The ONNX graph of the per-token part.
 
     With ``input_scales`` (one per convolution layer, in order), the matrix products run in int8: each layer's
     input is quantised with its fixed scale *before* the n-gram windows are gathered (so a token's result never
-    depends on the other tokens of the call, and the gather moves bytes), the weights per output column,
-    their codes in ``-weight_max … weight_max``. Without, the products run in float32 and the graph also outputs
-    each layer input's largest magnitude (``peak0`` …), which is how the scales are calibrated.
+    depends on the other tokens of the call, and the gather moves bytes), the weights per output column, their
+    codes in −127 … 127 (stored as uint8 + 128 with ``unsigned_weights``). Without, the products run in float32
+    and the graph also outputs each layer input's largest magnitude (``peak0`` …), which is how the scales are
+    calibrated.
     """
     from onnx import TensorProto, helper, numpy_helper
 
@@ -351,9 +355,14 @@ def _token_graph(backend: Any, input_scales: list[float] | None, weight_max: int
             padded = node("Concat", [codes, "zero_code_row"], f"{name}_pad", axis=0)
             windows = node("Reshape", [node("Gather", [padded, columns], f"{name}_g", axis=0), shape], f"{name}_win")
             w = weights.astype(np.float64)
-            w_step = np.maximum(np.abs(w).max(axis=0), 1e-12) / weight_max
-            w_codes = np.clip(np.rint(w / w_step), -weight_max, weight_max).astype(np.int8)
-            integer = node("MatMulInteger", [windows, constant(f"{name}_w", w_codes), "u8_zero"], f"{name}_int")
+            w_step = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
+            w_codes = np.clip(np.rint(w / w_step), -127, 127)
+            if unsigned_weights:
+                stored = constant(f"{name}_w", (w_codes + _WEIGHT_ZERO).astype(np.uint8))
+                integer = node("MatMulInteger", [windows, stored, "u8_zero", "u8_zero"], f"{name}_int")
+            else:
+                stored = constant(f"{name}_w", w_codes.astype(np.int8))
+                integer = node("MatMulInteger", [windows, stored, "u8_zero"], f"{name}_int")
             as_float = node("Cast", [integer], f"{name}_f", to=TensorProto.FLOAT)
             product = node("Mul", [as_float, constant(f"{name}_ws", (w_step * step).astype(np.float32))], f"{name}_mm")
         biased = node("Add", [product, constant(f"{name}_b", bias)], f"{name}_bias")
