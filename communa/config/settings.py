@@ -133,6 +133,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Server-side binding sends parameters separately from the statement: bulk ingest (executemany) is several
     # times faster than psycopg's client-side formatting, and statements are planned once.
     DATABASES["default"]["OPTIONS"] = {"server_side_binding": True}
+    # Prepared statements: a query shape run twice on a connection is prepared, so PostgreSQL stops planning it
+    # on every request (the inbox's conversation page: 65 -> 25 ms of SQL at load, docs/benchmarks.md "Inbox").
+    # Django turns them off by default for transaction-pooling proxies (PgBouncer before 1.21), which lose a
+    # connection's prepared statements: behind such a proxy set COMMUNA_DATABASE_PREPARE=off.
+    PREPARE = env("COMMUNA_DATABASE_PREPARE", "2").strip().lower()
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None if PREPARE in {"off", "none", ""} else int(PREPARE)
     # A connection pool per process (psycopg_pool), for a served install: COMMUNA_DATABASE_POOL=<connections per
     # process>. Without it every request thread of the ASGI server opens its own connection and keeps it
     # CONN_MAX_AGE seconds, so a few dozen concurrent users exhaust PostgreSQL's max_connections. With it a
