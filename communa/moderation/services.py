@@ -7,6 +7,7 @@ Platform actions go through moderation.actions (the outbox); this module decides
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -347,50 +348,34 @@ def decide(
         strike_days = settings_for(workspace).strike_days
     if message is not None and live:
         steps = without_repeats(message, steps, standing)
+    record_decision = functools.partial(
+        _record_decision,
+        workspace=workspace,
+        message=message,
+        member_id=member_id,
+        steps=steps,
+        explanation=explanation,
+        moderator=moderator,
+        rule=rule,
+        rule_set=rule_set,
+        live=live,
+        reason=reason,
+        dedupe_key=dedupe_key,
+        now=now,
+        strike_days=strike_days,
+        standing=standing,
+        deliver_inline=deliver_inline,
+    )
     if batch is not None:
         if dedupe_key and dedupe_key in batch.decided:
             return None
-        decision = _record_decision(
-            workspace=workspace,
-            message=message,
-            member_id=member_id,
-            steps=steps,
-            explanation=explanation,
-            moderator=moderator,
-            rule=rule,
-            rule_set=rule_set,
-            live=live,
-            reason=reason,
-            dedupe_key=dedupe_key,
-            now=now,
-            strike_days=strike_days,
-            standing=standing,
-            deliver_inline=deliver_inline,
-            batch=batch,
-        )
+        decision = record_decision(batch=batch)
         if dedupe_key:
             batch.decided.add(dedupe_key)
         return decision
     try:
         with transaction.atomic():
-            return _record_decision(
-                workspace=workspace,
-                message=message,
-                member_id=member_id,
-                steps=steps,
-                explanation=explanation,
-                moderator=moderator,
-                rule=rule,
-                rule_set=rule_set,
-                live=live,
-                reason=reason,
-                dedupe_key=dedupe_key,
-                now=now,
-                strike_days=strike_days,
-                standing=standing,
-                deliver_inline=deliver_inline,
-                batch=None,
-            )
+            return record_decision(batch=None)
     except IntegrityError:
         if dedupe_key and Decision.objects.filter(workspace=workspace, dedupe_key=dedupe_key).exists():
             return None
