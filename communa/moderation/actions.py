@@ -260,17 +260,7 @@ def _bulk_row(
         if decision.live:
             state, fields["done_at"] = DecisionAction.State.DONE, now
             if decision.member_id is not None:
-                strikes.append(
-                    Strike(
-                        decision=decision,
-                        workspace_id=decision.workspace_id,
-                        member_id=decision.member_id,
-                        rule=decision.rule,
-                        reason=(decision.reason or decision.summary)[:500],
-                        created_by=decision.moderator,
-                        expires_at=now + timedelta(days=strike_days),
-                    )
-                )
+                strikes.append(strike_for(decision, strike_days, now))
     return DecisionAction(
         workspace_id=decision.workspace_id, decision=decision, action=step.action, state=state, **fields
     )
@@ -408,15 +398,7 @@ def _local(decision: Decision, step: Step, message: Message | None, *, strike_da
             )
     elif step.action == A.STRIKE and decision.member_id is not None:
         # carry_out runs once, on the decision decide() has just created: it has no strike yet.
-        Strike.objects.create(
-            decision=decision,
-            workspace_id=decision.workspace_id,
-            member_id=decision.member_id,
-            rule=decision.rule,
-            reason=(decision.reason or decision.summary)[:500],
-            created_by=decision.moderator,
-            expires_at=timezone.now() + timedelta(days=strike_days),
-        )
+        strike_for(decision, strike_days, timezone.now()).save(force_insert=True)
     elif step.action == A.TAG and decision.member_id is not None and step.tag:
         from communa.members.annotations import add_tags
         from communa.members.models import Member
@@ -547,3 +529,17 @@ def lift_mute(action: DecisionAction) -> DecisionAction | None:
 
 def identities_of_member(*, workspace_id: int, member_id: int) -> Iterable[Identity]:
     return Identity.objects.filter(workspace_id=workspace_id, member_id=member_id).order_by("platform")
+
+
+def strike_for(decision: Decision, strike_days: int, now: datetime) -> Strike:
+    """The strike a decision gives its member, expiring `strike_days` after `now` (unsaved)."""
+    assert decision.member_id is not None  # callers strike only decisions about a member
+    return Strike(
+        decision=decision,
+        workspace_id=decision.workspace_id,
+        member_id=decision.member_id,
+        rule=decision.rule,
+        reason=(decision.reason or decision.summary)[:500],
+        created_by=decision.moderator,
+        expires_at=now + timedelta(days=strike_days),
+    )
