@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,6 +23,20 @@ def env_bool(name: str, *, default: bool) -> bool:
     if not value:
         return default
     return value.lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """An integer setting; a value that is not one stops the start with the setting's name, not a traceback."""
+    value = env(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+    return number
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -137,14 +152,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # on every request (the inbox's conversation page: 65 -> 25 ms of SQL at load, docs/benchmarks.md "Inbox").
     # Django turns them off by default for transaction-pooling proxies (PgBouncer before 1.21), which lose a
     # connection's prepared statements: behind such a proxy set COMMUNA_DATABASE_PREPARE=off.
-    PREPARE = env("COMMUNA_DATABASE_PREPARE", "2").strip().lower()
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None if PREPARE in {"off", "none", ""} else int(PREPARE)
+    PREPARE_OFF = env("COMMUNA_DATABASE_PREPARE").lower() in {"off", "none"}
+    PREPARE_THRESHOLD = None if PREPARE_OFF else env_int("COMMUNA_DATABASE_PREPARE", 2, minimum=0)
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = PREPARE_THRESHOLD
     # A connection pool per process (psycopg_pool), for a served install: COMMUNA_DATABASE_POOL=<connections per
     # process>. Without it every request thread of the ASGI server opens its own connection and keeps it
     # CONN_MAX_AGE seconds, so a few dozen concurrent users exhaust PostgreSQL's max_connections. With it a
     # closed connection goes back to the pool (CONN_MAX_AGE must then be 0). Budget: web processes × this size
     # + workers' connections < max_connections (docs/architecture.md, "Serving").
-    if DATABASE_POOL_SIZE := int(env("COMMUNA_DATABASE_POOL", "0") or 0):
+    if DATABASE_POOL_SIZE := env_int("COMMUNA_DATABASE_POOL", 0):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
         DATABASES["default"]["OPTIONS"]["pool"] = {
@@ -222,7 +238,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Communa --------------------------------------------------------------------------------
-COMMUNA_DEFAULT_POLL_SECONDS = int(env("COMMUNA_POLL_SECONDS", "300"))
+COMMUNA_DEFAULT_POLL_SECONDS = env_int("COMMUNA_POLL_SECONDS", 300, minimum=1)
 COMMUNA_HTTP_TIMEOUT = float(env("COMMUNA_HTTP_TIMEOUT", "20"))
 COMMUNA_WEBHOOK_MAX_BYTES = 1_048_576
 # Networks that outbound webhooks may reach although they are loopback/private/link-local (core/netguard.py):
@@ -230,7 +246,7 @@ COMMUNA_WEBHOOK_MAX_BYTES = 1_048_576
 COMMUNA_OUTBOUND_ALLOWED_NETWORKS = env_list("COMMUNA_OUTBOUND_ALLOWED_NETWORKS")
 # How long a worker's claim on a streaming source lasts unrenewed: a dead worker's sources are taken over after
 # this long. It must outlast the longest long-poll of a listener (a Matrix sync timeout) plus its network time.
-COMMUNA_LISTENER_LEASE_SECONDS = int(env("COMMUNA_LISTENER_LEASE_SECONDS", "90"))
+COMMUNA_LISTENER_LEASE_SECONDS = env_int("COMMUNA_LISTENER_LEASE_SECONDS", 90, minimum=1)
 
 # --- Enrichment: language, sentiment, toxicity, spam, questions (docs/understanding.md) ----------
 ENRICHMENT: dict[str, Any] = {

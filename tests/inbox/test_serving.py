@@ -42,6 +42,26 @@ def test_the_pool_is_a_setting_a_served_install_turns_on() -> None:
     assert _settings_with(COMMUNA_DATABASE_URL="sqlite:////tmp/x.sqlite3", COMMUNA_DATABASE_POOL="8")["pool"] is None
 
 
+def test_a_number_setting_that_is_not_one_says_which_and_why() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COMMUNA_")}
+    clean |= {"DJANGO_SETTINGS_MODULE": "communa.config.settings", "COMMUNA_SECRET_KEY": "x" * 40}
+    clean |= {"COMMUNA_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/communa"}
+    for name, value in [("COMMUNA_DATABASE_PREPARE", "sometimes"), ("COMMUNA_DATABASE_POOL", "-3")]:
+        out = subprocess.run(
+            [sys.executable, "-c", SETTINGS_PROBE], env=clean | {name: value}, capture_output=True, text=True
+        )
+        assert out.returncode != 0
+        assert f"ImproperlyConfigured: {name} must be a whole number of at least 0, not '{value}'" in out.stderr
+    # "off" turns prepared statements off (behind a transaction pooler); a number is the threshold.
+    probe = SETTINGS_PROBE.replace(
+        "'pool': d.get('OPTIONS', {}).get('pool')", "'prepare': d['OPTIONS']['prepare_threshold']"
+    )
+    for value, expected in [("off", None), ("0", 0), ("", 2), ("5", 5)]:
+        env = clean | {"COMMUNA_DATABASE_PREPARE": value}
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout.strip().splitlines()[-1])["prepare"] == expected
+
+
 @pytest.fixture
 def served(transactional_db: None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`communa run --no-worker --workers 2` with a pool of 2 per process, on the test database."""
