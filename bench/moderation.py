@@ -2,9 +2,13 @@
 time goes. (The rule engine's throughput with 200 rules is bench/moderation_rules.py.)
 
     .venv/bin/python bench/moderation.py [--rate 20] [--seconds 30] [--db sqlite|postgres] [--tasks db|redis]
-                                         [--enrichment on|off] [--interval 1.0] [--senders 4]
+                                         [--enrichment on|off] [--interval 1.0] [--senders 16]
+                                         [--synapse-db sqlite|postgres]
 
-Synapse is installed and started by the test suite's helpers (tests/servers/synapse.py); Communa runs as
+Synapse is installed and started by the test suite's helpers (tests/servers/synapse.py), on SQLite as the
+tests run it or, with `--synapse-db postgres`, on PostgreSQL as production does (a database of its own,
+`--synapse-pg-database`, created and dropped by the run; on two shared cores it answered sends ~3× slower than on
+SQLite, docs/benchmarks.md); Communa runs as
 `communa worker` in a child process (tests/e2e/product.py) whose listener follows the room, on a database of
 its own, with a rule set enabled that removes every message containing "forbiddenword". The bot has power
 level 100 in the room. Members post "forbiddenword NNNN" at --rate messages/second (open loop). For each
@@ -56,7 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--senders", type=int, default=4)
+    # Each sender waits for Synapse's answer before its next send: enough of them keep the open loop's schedule.
+    parser.add_argument("--senders", type=int, default=16)
+    parser.add_argument("--synapse-db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--synapse-pg-database", default="communa_bench_synapse", help="created and dropped by the run")
     parser.add_argument("--enrichment", choices=("on", "off"), default="on")
     parser.add_argument("--interval", type=float, default=1.0, help="the worker's queue check interval (db tasks)")
     parser.add_argument("--worker-log", type=Path, help="copy the worker's log here at the end")
@@ -168,9 +175,11 @@ def latency(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     print("installing / starting Synapse ...", flush=True)
     synapse_dir = data_dir / "synapse"
     synapse_dir.mkdir()
-    synapse, base_url, secret = start_synapse(install_synapse(), synapse_dir)
-    version = (SERVERS_DIR / "synapse" / ".installed").read_text().strip()
-    try:
+    with contextlib.ExitStack() as cleanup:
+        synapse_db = cleanup.enter_context(synapse_database(args))
+        synapse, base_url, secret = start_synapse(install_synapse(), synapse_dir, postgres_database=synapse_db)
+        cleanup.callback(synapse.stop)  # before its database is dropped (callbacks run last-in, first-out)
+        version = (SERVERS_DIR / "synapse" / ".installed").read_text().strip() + f" on {args.synapse_db}"
         community, owner = make_room(base_url, secret, args.senders)
         source_id = create_source(community)
         enable_rules(source_id)
@@ -203,8 +212,6 @@ def latency(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         if args.worker_log:
             args.worker_log.write_text(listener.worker.log_text())
         owner.close()
-    finally:
-        synapse.stop()
     return {
         "version": version,
         "messages": len(texts),
@@ -220,6 +227,23 @@ def latency(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "offered_rate": (len(sends.started) - 1) / max(1e-9, max(sends.started.values()) - min(sends.started.values())),
         "attempts": attempts,
     }
+
+
+@contextlib.contextmanager
+def synapse_database(args: argparse.Namespace) -> Any:
+    """An empty PostgreSQL database for Synapse (None: Synapse's SQLite); dropped when the run ends."""
+    if args.synapse_db == "sqlite":
+        yield None
+        return
+    from ingest import pg_admin
+
+    name = args.synapse_pg_database
+    pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_admin(args.pg_url, f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+    try:
+        yield name
+    finally:
+        pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def outbox_attempts() -> dict[int, int]:

@@ -13,14 +13,17 @@ dest="${1:?usage: install-synapse.sh DEST}"
 python="${PYTHON:-python3}"
 constraints="$here/synapse-constraints.txt"
 version="$(sed -n "s/^matrix-synapse==//p" "$constraints")"
+# psycopg2 lets a benchmark run Synapse on PostgreSQL, as production does (bench/moderation.py --synapse-db);
+# the stamp names it so that an install from before it was added is redone.
+stamp="$version with psycopg2"
 
-if [ -f "$dest/.installed" ] && [ "$(cat "$dest/.installed")" = "$version" ]; then
+if [ -f "$dest/.installed" ] && [ "$(cat "$dest/.installed")" = "$stamp" ]; then
   exit 0
 fi
 start=$(date +%s)
 rm -rf "$dest/venv" "$dest/.installed"
 mkdir -p "$dest"
 "$python" -m venv "$dest/venv"
-"$dest/venv/bin/pip" install --quiet --disable-pip-version-check -c "$constraints" "matrix-synapse==$version"
-echo "$version" > "$dest/.installed"
+"$dest/venv/bin/pip" install --quiet --disable-pip-version-check -c "$constraints" "matrix-synapse==$version" psycopg2-binary
+echo "$stamp" > "$dest/.installed"
 echo "Synapse $version installed in $dest/venv in $(( $(date +%s) - start )) s"

@@ -1,4 +1,4 @@
-"""A real Matrix homeserver (Synapse, SQLite) for the tests, and the people who use it.
+"""A real Matrix homeserver (Synapse, SQLite; PostgreSQL on request) for the tests, and the people who use it.
 
 `synapse` is a session-scoped fixture: each pytest-xdist worker starts its own Synapse on its own free port
 (about 2 s, ~110 MB) rather than sharing one, so that no worker has to wait for, or outlive, another. The
@@ -201,11 +201,28 @@ def install_synapse() -> Path:
         return directory / "venv" / "bin" / "python"
 
 
-def _write_config(data_dir: Path, port: int, shared_secret: str) -> Path:
+def _database_section(data_dir: Path, postgres_database: str | None) -> str:
+    """SQLite in the data dir (the tests), or a PostgreSQL database on the local server (a benchmark).
+
+    Synapse on SQLite runs every query on one connection, so under load sends and redactions queue behind each
+    other; production Synapse runs on PostgreSQL. `allow_unsafe_locale`: the local cluster's default collation
+    is C.UTF-8, which Synapse accepts only with this flag (it wants C for its text ordering; nothing here sorts
+    by text)."""
+    if postgres_database is None:
+        return f'database:\n  name: sqlite3\n  args:\n    database: "{data_dir}/homeserver.db"'
+    return (
+        "database:\n  name: psycopg2\n  allow_unsafe_locale: true\n  args:\n"
+        f"    user: postgres\n    host: 127.0.0.1\n    port: 5432\n    database: {postgres_database}\n"
+        "    cp_min: 5\n    cp_max: 10"
+    )
+
+
+def _write_config(data_dir: Path, port: int, shared_secret: str, postgres_database: str | None = None) -> Path:
     values = {
         "server_name": SERVER_NAME,
         "port": port,
         "data_dir": data_dir,
+        "database": _database_section(data_dir, postgres_database),
         "shared_secret": shared_secret,
         "macaroon_secret": random_secret(),
         "form_secret": random_secret(),
@@ -224,12 +241,16 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
-def start_synapse(python: Path, data_dir: Path) -> tuple[ServerProcess, str, str]:
-    """Start Synapse on a free port; return the process, its base URL and its registration secret."""
+def start_synapse(
+    python: Path, data_dir: Path, *, postgres_database: str | None = None
+) -> tuple[ServerProcess, str, str]:
+    """Start Synapse on a free port; return the process, its base URL and its registration secret.
+
+    `postgres_database`: an empty database on the local PostgreSQL to use instead of SQLite."""
     secret = random_secret()
     for attempt in range(1, START_ATTEMPTS + 1):
         port = free_port()
-        config = _write_config(data_dir, port, secret)
+        config = _write_config(data_dir, port, secret, postgres_database)
         args = [str(python), "-m", "synapse.app.homeserver", "--config-path", str(config)]
         process = ServerProcess("Synapse", args, log_path=data_dir / "stdout.log", cwd=data_dir)
         process.start()
