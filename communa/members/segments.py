@@ -313,9 +313,9 @@ def create_segment(
                 created_by=actor,
             )
             _emit_saved(segment, created=True, filter_changed=True)
+            audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
     except IntegrityError as exc:
         raise SegmentError(_("There is already a segment with this name.")) from exc
-    audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
     return segment
 
 
@@ -342,9 +342,9 @@ def update_segment(
         with transaction.atomic():
             segment.save(update_fields=["name", "description", "filter", "updated_at"])
             _emit_saved(segment, created=False, filter_changed=filter_changed)
+            audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
     except IntegrityError as exc:
         raise SegmentError(_("There is already a segment with this name.")) from exc
-    audit(workspace=workspace, actor=actor, action="members.segment_saved", data={"segment": segment.pk})
     return segment
 
 
@@ -355,4 +355,4 @@ def delete_segment(*, workspace: Workspace, segment: Segment, actor: User | None
     with transaction.atomic():
         segment.delete()
         emit(workspace_id=workspace.pk, name="segment.deleted", data={"segment_id": data["segment"]})
-    audit(workspace=workspace, actor=actor, action="members.segment_deleted", data=data)
+        audit(workspace=workspace, actor=actor, action="members.segment_deleted", data=data)
