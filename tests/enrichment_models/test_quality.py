@@ -117,7 +117,7 @@ def _scores(task, examples):
 
 @pytest.mark.parametrize(
     ("group", "minimum"),
-    [("xlm-t/en", 0.61), ("xlm-t/fr", 0.61), ("xlm-t/de", 0.65), ("xlm-t/it", 0.64), ("xlm-t/pt", 0.62),
+    [("xlm-t/en", 0.61), ("xlm-t/fr", 0.61), ("xlm-t/de", 0.65), ("xlm-t/it", 0.62), ("xlm-t/pt", 0.62),
      ("xlm-t/es", 0.56), ("rusentitweet/ru", 0.67)],
 )  # fmt: skip
 def test_sentiment_sample(validation, group, minimum):

@@ -30,6 +30,8 @@ class NpzHead:
 
     ``activation`` is ``softmax`` for exclusive labels and ``sigmoid`` for independent ones. With n-grams, the
     probabilities are ``(1 - w) * dense + w * ngram`` where ``w`` is the manifest's ``ngram_weight`` (per label).
+    A head may carry a second dense member, a linear model over the same inputs (``linear_W``, ``linear_b``):
+    then ``dense = (1 - s) * layers + s * linear`` with ``s`` the meta's ``linear_share``.
     """
 
     def __init__(self, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> None:
@@ -44,6 +46,14 @@ class NpzHead:
         ]
         self._feature_mean = arrays["feature_mean"].astype(np.float32)
         self._feature_scale = arrays["feature_scale"].astype(np.float32)
+        self._linear: tuple[FloatArray, FloatArray, float] | None = None
+        if "linear_W" in arrays:
+            self._linear = (
+                arrays["linear_W"].astype(np.float32),
+                arrays["linear_b"].astype(np.float32),
+                float(meta["linear_share"]),
+            )
+        self._ngram_words = bool(meta.get("ngram_words", False))
         self._ngram: tuple[FloatArray, FloatArray, FloatArray] | None = None
         if "ngram_W" in arrays:
             self._ngram = (
@@ -64,10 +74,15 @@ class NpzHead:
             raise ValueError(f"{len(texts)} texts for {len(embeddings)} embeddings")
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        probabilities = self.apply(self.features(embeddings, texts))
+        inputs = self.features(embeddings, texts)
+        probabilities = self.apply(inputs)
+        if self._linear is not None:
+            linear_weights, linear_bias, linear_share = self._linear
+            linear = _activate(inputs @ linear_weights + linear_bias, self.activation)
+            probabilities = ((1.0 - linear_share) * probabilities + linear_share * linear).astype(np.float32)
         if self._ngram is not None:
             weights, bias, share = self._ngram
-            lexical = _activate(ngram_logits(texts, weights, bias), self.activation)
+            lexical = _activate(ngram_logits(texts, weights, bias, self._ngram_words), self.activation)
             probabilities = ((1.0 - share) * probabilities + share * lexical).astype(np.float32)
         discount = self.meta.get("friendly_discount")
         if discount is not None:
@@ -103,6 +118,8 @@ class NpzHead:
             stored[f"W{index}"], stored[f"b{index}"] = weights, bias
         if self._ngram is not None:
             stored["ngram_W"], stored["ngram_b"] = self._ngram[0], self._ngram[1]
+        if self._linear is not None:
+            stored["linear_W"], stored["linear_b"] = self._linear[0], self._linear[1]
         return stored
 
     def explain(self, texts: Sequence[str], probabilities: FloatArray) -> list[list[dict[str, Any]]]:

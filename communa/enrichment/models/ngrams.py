@@ -3,6 +3,9 @@
 Each text becomes the L2-normalised counts of its 2- to 4-character n-grams inside word boundaries (words padded
 with a space, as scikit-learn's ``char_wb`` does), hashed with CRC-32 into a fixed number of buckets. Pure Python
 and stable across processes (unlike ``hash()``), so training and inference see the same buckets.
+
+A head may also read word uni- and bigrams (``words``): a second block of as many buckets after the character
+block, L2-normalised on its own, over the folded text's words and runs of punctuation / emoji.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +25,7 @@ from communa.enrichment.models.features import fold
 NGRAM_SIZES = (2, 3, 4)
 MAX_NGRAM_CHARS = 1_000  # the start of a long text carries its tone; the rest would only cost time
 _WORD = re.compile(r"\S+")
+_TOKEN = re.compile(r"\w+|[^\w\s]+")
 
 
 def ngram_buckets(text: str, buckets: int) -> Counter[int]:
@@ -46,26 +50,46 @@ def word_buckets(word: str, buckets: int) -> tuple[int, ...]:
     return tuple([crc % buckets for crc in map(zlib.crc32, grams)])
 
 
-@lru_cache(maxsize=4096)
-def text_vector(text: str, buckets: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-    """The text's bucket indices and L2-normalised weights (cached: several heads read the same batch)."""
-    counts = ngram_buckets(text, buckets)
-    index = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+def word_gram_buckets(text: str, buckets: int) -> Counter[int]:
+    """Bucket counts of the folded text's word unigrams and bigrams (``w:``-prefixed before hashing)."""
+    tokens = _TOKEN.findall(fold(text[:MAX_NGRAM_CHARS]))
+    grams = tokens + [f"{first} {second}" for first, second in pairwise(tokens)]
+    return Counter([zlib.crc32(f"w:{gram}".encode()) % buckets for gram in grams])
+
+
+def _normalised(counts: Counter[int], offset: int = 0) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    index = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)) + offset
     value = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
     norm = float(np.sqrt(value @ value)) if len(value) else 1.0
     return index, value / norm
 
 
-def sparse_rows(texts: Sequence[str], buckets: int) -> tuple[list[NDArray[np.int64]], list[NDArray[np.float32]]]:
+@lru_cache(maxsize=4096)
+def text_vector(text: str, buckets: int, words: bool = False) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """The text's bucket indices and L2-normalised weights (cached: several heads read the same batch); with
+    ``words``, the word block follows in buckets ``buckets`` to ``2 * buckets``."""
+    index, value = _normalised(ngram_buckets(text, buckets))
+    if not words:
+        return index, value
+    word_index, word_value = _normalised(word_gram_buckets(text, buckets), offset=buckets)
+    return np.concatenate([index, word_index]), np.concatenate([value, word_value])
+
+
+def sparse_rows(
+    texts: Sequence[str], buckets: int, words: bool = False
+) -> tuple[list[NDArray[np.int64]], list[NDArray[np.float32]]]:
     """Per text: its bucket indices and L2-normalised weights."""
-    vectors = [text_vector(text, buckets) for text in texts]
+    vectors = [text_vector(text, buckets, words) for text in texts]
     return [index for index, _ in vectors], [value for _, value in vectors]
 
 
-def ngram_logits(texts: Sequence[str], weights: NDArray[np.float32], bias: NDArray[np.float32]) -> NDArray[np.float32]:
-    """``texts``' n-gram vectors times ``weights`` (buckets × labels), plus ``bias``."""
+def ngram_logits(
+    texts: Sequence[str], weights: NDArray[np.float32], bias: NDArray[np.float32], words: bool = False
+) -> NDArray[np.float32]:
+    """``texts``' n-gram vectors times ``weights`` (buckets × labels, twice the buckets with ``words``), plus
+    ``bias``."""
     logits = np.tile(bias.astype(np.float32), (len(texts), 1))
-    indices, values = sparse_rows(texts, len(weights))
+    indices, values = sparse_rows(texts, len(weights) // 2 if words else len(weights), words)
     sizes = np.fromiter(map(len, indices), dtype=np.int64, count=len(indices))
     filled = np.flatnonzero(sizes)
     if len(filled):

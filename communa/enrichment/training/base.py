@@ -24,6 +24,7 @@ from communa.enrichment.training.heads import (
     HeadSpec,
     feature_matrix,
     fit_dense,
+    fit_linear_member,
     fit_ngrams,
     ngram_matrix,
     standardiser,
@@ -82,8 +83,11 @@ def fit_task(
     trainable = train & ~np.all(np.isnan(target), axis=1)
     arrays: dict[str, NDArray[Any]] = {"feature_mean": mean, "feature_scale": scale}
     arrays.update(fit_dense(spec, inputs[trainable], target[trainable]))
+    if spec.linear_share:
+        member = trainable & ~np.isin([example.lang for example in examples], spec.linear_skip_langs)
+        arrays.update(fit_linear_member(spec, inputs[member], target[member]))
     if spec.ngram_buckets:
-        matrix = ngram_matrix(texts, spec.ngram_buckets)
+        matrix = ngram_matrix(texts, spec.ngram_buckets, spec.ngram_words)
         arrays.update(fit_ngrams(spec, matrix[trainable], target[trainable]))
     meta = _meta(spec, cache.encoder, arrays)
     path = out / f"{spec.task}.npz"
@@ -123,6 +127,8 @@ def _meta(spec: HeadSpec, encoder: Encoder, arrays: dict[str, NDArray[Any]]) -> 
         "ngram_buckets": spec.ngram_buckets,
         "ngram_weight": [spec.ngram_weight.get(label, 0.0) for label in spec.labels] if spec.ngram_buckets else [],
         "encoder": {"name": encoder.name, "version": encoder.version},
+        **({"ngram_words": True} if spec.ngram_words else {}),
+        **({"linear_share": spec.linear_share} if spec.linear_share else {}),
         **({"friendly_discount": spec.friendly_discount} if spec.friendly_discount is not None else {}),
     }
 

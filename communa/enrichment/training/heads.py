@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,21 @@ class HeadSpec:
     ngram_weight: dict[str, float] = field(default_factory=dict)  # label -> share of the n-gram probability
     balanced: bool = True  # weigh classes equally (rare labels); off where the 0.5 threshold must stay calibrated
     friendly_discount: float | None = None  # toxicity: see models.heads.abuse_not_banter
+    # Added for sentiment (fifth session); left out of repr at their defaults so the other heads' versions stay.
+    ngram_words: bool = False  # word uni- and bigrams beside the character n-grams (models.ngrams)
+    ngram_regularisation: float = 2.0  # C of the softmax n-gram model
+    ngram_nb: bool = False  # softmax n-grams as one-vs-rest models over NB log-count-ratio scaled inputs
+    linear_share: float = 0.0  # a second dense member: a logistic regression, this share of the dense part
+    linear_skip_langs: tuple[str, ...] = ()  # languages the linear member is not trained on
+
+    def __repr__(self) -> str:
+        added = {"ngram_words", "ngram_regularisation", "ngram_nb", "linear_share", "linear_skip_langs"}
+        shown = [
+            f"{item.name}={getattr(self, item.name)!r}"
+            for item in fields(self)
+            if item.name not in added or getattr(self, item.name) != item.default
+        ]
+        return f"HeadSpec({', '.join(shown)})"
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -46,6 +61,11 @@ SPECS: dict[str, HeadSpec] = {
         members=3,
         ngram_buckets=2**17,
         ngram_weight={"negative": 0.5, "neutral": 0.5, "positive": 0.5},
+        ngram_words=True,
+        ngram_regularisation=4.0,
+        ngram_nb=True,
+        linear_share=0.5,
+        linear_skip_langs=("hi", "ar"),
     ),
     "toxicity": HeadSpec(
         "toxicity",
@@ -165,23 +185,58 @@ def fit_dense(spec: HeadSpec, inputs: NDArray[np.float32], target: NDArray[np.fl
     return {"W0": weights, "b0": bias}
 
 
-def ngram_matrix(texts: Sequence[str], buckets: int) -> Any:
+def fit_linear_member(
+    spec: HeadSpec, inputs: NDArray[np.float32], target: NDArray[np.float32]
+) -> dict[str, NDArray[Any]]:
+    """The second dense member of a softmax head: a multinomial logistic regression (C = 1)."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped,unused-ignore]
+
+    model = LogisticRegression(C=1.0, max_iter=3000).fit(inputs, target[:, 0].astype(np.int64))
+    return {"linear_W": model.coef_.T.astype(np.float32), "linear_b": model.intercept_.astype(np.float32)}
+
+
+def ngram_matrix(texts: Sequence[str], buckets: int, words: bool = False) -> Any:
     """The texts' hashed n-gram vectors as a scipy CSR matrix (training only)."""
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
 
-    indices, values = sparse_rows(texts, buckets)
+    indices, values = sparse_rows(texts, buckets, words)
     pointers = np.concatenate([[0], np.cumsum([len(index) for index in indices])])
     flat_index = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
     flat_value = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
-    return csr_matrix((flat_value, flat_index, pointers), shape=(len(texts), buckets), dtype=np.float32)
+    width = buckets * 2 if words else buckets
+    return csr_matrix((flat_value, flat_index, pointers), shape=(len(texts), width), dtype=np.float32)
+
+
+def fit_nb_ngrams(spec: HeadSpec, matrix: Any, classes: NDArray[np.int64]) -> dict[str, NDArray[Any]]:
+    """NB-LR: per class, the log-count ratio ``r`` of n-gram presence (add-one) in the class against the rest
+    scales the inputs of a one-vs-rest logistic regression; its weights times ``r`` are that class's logit, so
+    the head stays one linear map (softmax over the three one-vs-rest logits)."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped,unused-ignore]
+
+    present = matrix.copy()
+    present.data[:] = 1.0
+    weights = np.zeros((matrix.shape[1], len(spec.labels)), dtype=np.float32)
+    bias = np.zeros(len(spec.labels), dtype=np.float32)
+    for column in range(len(spec.labels)):
+        inside = np.asarray(present[classes == column].sum(axis=0)).ravel() + 1.0
+        outside = np.asarray(present[classes != column].sum(axis=0)).ravel() + 1.0
+        ratio = np.log((inside / inside.sum()) / (outside / outside.sum())).astype(np.float32)
+        model = LogisticRegression(C=spec.ngram_regularisation, max_iter=3000)
+        model.fit(matrix.multiply(ratio).tocsr(), (classes == column).astype(np.int64))
+        weights[:, column], bias[column] = model.coef_[0] * ratio, model.intercept_[0]
+    return {"ngram_W": weights, "ngram_b": bias}
 
 
 def fit_ngrams(spec: HeadSpec, matrix: Any, target: NDArray[np.float32]) -> dict[str, NDArray[Any]]:
     """Linear n-gram models: multinomial for exclusive labels, one per weighted label otherwise (others zero)."""
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped,unused-ignore]
 
+    if spec.activation == "softmax" and spec.ngram_nb:
+        return fit_nb_ngrams(spec, matrix, target[:, 0].astype(np.int64))
     if spec.activation == "softmax":
-        model = LogisticRegression(C=2.0, max_iter=3000).fit(matrix, target[:, 0].astype(np.int64))
+        model = LogisticRegression(C=spec.ngram_regularisation, max_iter=3000).fit(
+            matrix, target[:, 0].astype(np.int64)
+        )
         # scikit-learn's multinomial model; its probabilities are the softmax of these logits
         return {"ngram_W": model.coef_.T.astype(np.float32), "ngram_b": model.intercept_.astype(np.float32)}
     weights = np.zeros((spec.ngram_buckets, len(spec.labels)), dtype=np.float32)
