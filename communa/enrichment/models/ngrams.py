@@ -68,9 +68,9 @@ def _normalised(counts: Counter[int], offset: int = 0) -> tuple[NDArray[np.int64
 def text_vector(text: str, buckets: int, words: bool = False) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """The text's bucket indices and L2-normalised weights (cached: several heads read the same batch); with
     ``words``, the word block follows in buckets ``buckets`` to ``2 * buckets``."""
-    index, value = _normalised(ngram_buckets(text, buckets))
     if not words:
-        return index, value
+        return _normalised(ngram_buckets(text, buckets))
+    index, value = text_vector(text, buckets)  # the character block, cached for the heads without words
     word_index, word_value = _normalised(word_gram_buckets(text, buckets), offset=buckets)
     return np.concatenate([index, word_index]), np.concatenate([value, word_value])
 
