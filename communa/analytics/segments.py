@@ -112,8 +112,9 @@ def sync(*, workspace: Workspace) -> list[SegmentRollup]:
                 segment=segment,
                 defaults={"workspace": workspace, "status": Status.PENDING, "definition": segment.filter},
             )
-        elif rollup.definition != segment.filter and rollup.status != Status.PENDING:
-            # A new definition: rebuilt from scratch. A build running on the old one notices at its end.
+        elif rollup.definition != segment.filter and rollup.status not in (Status.PENDING, Status.BUILDING):
+            # A new definition: rebuilt from scratch. A build running on the old one is left alone: it notices at
+            # its end and marks the rollup pending (marking it now would let a second build start beside it).
             SegmentRollup.objects.filter(pk=rollup.pk).update(status=Status.PENDING, definition=segment.filter)
             rollup.status, rollup.definition = Status.PENDING, segment.filter
     return [r for r in existing.values() if r.status == Status.PENDING]

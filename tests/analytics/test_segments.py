@@ -187,6 +187,28 @@ def test_definition_change_rebuilds_with_progress(workspace: Workspace, fake_sou
     assert SegmentMember.objects.filter(rollup=rollup).count() == 1
 
 
+def test_a_segment_redefined_during_its_build_is_not_built_twice_at_once(
+    workspace: Workspace, fake_source: Source
+) -> None:
+    segment = setup(workspace, fake_source)
+    segments.sync(workspace=workspace)
+    during: list[object] = []
+
+    def redefine_meanwhile(done: int, total: int) -> None:
+        if done == 1:  # the build has read the first definition and taken its snapshot
+            update_segment(workspace=workspace, segment=segment, flt=MemberFilter(q="bob"), actor=None)
+            during.append(segments.sync(workspace=workspace))  # the periodic run or the segment.saved task
+            during.append(segments.build(state(segment)))  # a second worker
+            during.append(state(segment).status)
+
+    assert segments.build(state(segment), progress=redefine_meanwhile)
+    assert during == [[], False, "building"]  # left to the running build: no second build beside it
+    rollup = state(segment)
+    assert (rollup.status, rollup.definition) == ("pending", {"q": "bob"})  # the build saw the change at its end
+    assert segments.build(rollup)
+    assert (state(segment).status, state(segment).members) == ("ready", 1)
+
+
 def test_building_segment_shows_progress_on_the_dashboard(
     workspace: Workspace, fake_source: Source, manager: User, client: Client
 ) -> None:
