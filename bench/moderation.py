@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--synapse-pg-database", default="communa_bench_synapse", help="created and dropped by the run")
     parser.add_argument("--enrichment", choices=("on", "off"), default="on")
     parser.add_argument("--interval", type=float, default=1.0, help="the worker's queue check interval (db tasks)")
+    parser.add_argument("--worker-role", choices=("split", "all"), default="split", help="`communa worker --role`")
     parser.add_argument("--worker-log", type=Path, help="copy the worker's log here at the end")
     parser.set_defaults(steps=False)
     return parser.parse_args(argv)
@@ -184,7 +185,7 @@ def latency(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         source_id = create_source(community)
         enable_rules(source_id)
         listener = WorkerListener(data_dir)
-        listener.worker.args.extend(["--interval", str(args.interval)])
+        listener.worker.args.extend(["--interval", str(args.interval), "--role", args.worker_role])
         with listener:
             wait_until(lambda: bool(source_row(source_id).cursor), 180, "the listener's first sync")
             # Warm up: the first message loads the models and compiles the rules (seconds, once per process).

@@ -90,10 +90,24 @@ def test_make_run_serves_the_stream_with_the_demo_community(running: tuple[str, 
         assert page.text.count("<article") >= 20  # a page of demo messages
 
 
+def test_the_worker_runs_as_a_live_and_a_niced_background_process(running: tuple[str, subprocess.Popen[str]]) -> None:
+    _, process = running
+    [worker] = _children(process.pid)
+    deadline = time.monotonic() + 60  # the web server may answer before the worker has started its child
+    while time.monotonic() < deadline and not _children(worker):
+        time.sleep(0.2)
+    [background] = _children(worker)
+    assert "--role background" in _cmdline(background)
+    while time.monotonic() < deadline and _nice(background) == _nice(worker):
+        time.sleep(0.2)  # it lowers its priority once Django is set up
+    assert _nice(background) == _nice(worker) + 10  # COMMUNA_WORKER_BACKGROUND_NICE
+
+
 def test_the_worker_stops_with_the_server(running: tuple[str, subprocess.Popen[str]]) -> None:
     _, process = running
     workers = _children(process.pid)
     assert workers, "communa run started no worker"
+    workers += [child for worker in workers for child in _children(worker)]  # their background processes
     process.send_signal(signal.SIGTERM)
     process.wait(15)
     deadline = time.monotonic() + 25  # a running task gets a 10 s grace period
@@ -110,3 +124,36 @@ def _children(pid: int) -> list[int]:
 def _alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "State:\tZ" not in status.read_text()
+
+
+def test_a_worker_whose_background_process_dies_stops_with_an_error(embedded_env: dict[str, str]) -> None:
+    """A service manager then restarts the whole worker, instead of a live process whose events nobody
+    enriches or triages."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "communa.cli", "worker", "--scheduler-interval", "1"],
+        env=embedded_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _children(worker.pid):
+            time.sleep(0.2)
+        [background] = _children(worker.pid)
+        os.kill(background, signal.SIGKILL)
+        assert worker.wait(30) == 1
+        assert worker.stdout is not None
+        assert "background process exited" in worker.stdout.read()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def _nice(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])  # the 19th field of stat, counted after the command name

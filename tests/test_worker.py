@@ -379,3 +379,42 @@ def dispatch_lanes_registered() -> list[str]:
     from communa.events import dispatch
 
     return sorted(dispatch._local)
+
+
+def test_the_worker_processes_wake_each_others_lanes_through_their_socket_pair() -> None:
+    """The live and the background process of `communa worker` (events/wakeup.py), played by one process and
+    the far end of the pair: a wake-up goes out whether or not this process serves the lane, and each one
+    that comes in wakes the lane it names."""
+    from communa.events import wakeup
+    from communa.events.dispatch import wake_local
+
+    ours, theirs = wakeup.pair()
+    woken: list[str | None] = []
+    try:
+        wakeup.link(ours, woken.append)
+        assert wake_local("main")  # no lane thread here, but the other process has one
+        assert theirs.recv(64) == b"main"
+        assert wake_local()
+        assert theirs.recv(64) == b"*"
+        theirs.send(b"fast")
+        theirs.send(b"*")
+        assert wait_for(lambda: woken == ["fast", None], timeout=5)
+    finally:
+        wakeup.unlink_all()
+        theirs.close()
+    assert not wake_local("main")  # unlinked, no thread: the caller enqueues the dispatch task
+
+
+def test_a_wake_up_never_blocks_when_the_other_process_does_not_read() -> None:
+    from communa.events import wakeup
+
+    ours, theirs = wakeup.pair()
+    try:
+        wakeup.link(ours, lambda lane: None)
+        started = time.monotonic()
+        for _ in range(20_000):  # far more than the socket buffer holds
+            assert wakeup.tell("main")
+        assert time.monotonic() - started < 5
+    finally:
+        wakeup.unlink_all()
+        theirs.close()

@@ -247,6 +247,10 @@ COMMUNA_OUTBOUND_ALLOWED_NETWORKS = env_list("COMMUNA_OUTBOUND_ALLOWED_NETWORKS"
 # How long a worker's claim on a streaming source lasts unrenewed: a dead worker's sources are taken over after
 # this long. It must outlast the longest long-poll of a listener (a Matrix sync timeout) plus its network time.
 COMMUNA_LISTENER_LEASE_SECONDS = env_int("COMMUNA_LISTENER_LEASE_SECONDS", 90, minimum=1)
+# The niceness the worker's background process adds to itself (server/worker.py: tasks, enrichment, rollups),
+# so that the live process (listeners, moderation's rules, removals) and a homeserver on the same machine get
+# the CPU first. 0 gives both processes the same share.
+COMMUNA_WORKER_BACKGROUND_NICE = min(19, env_int("COMMUNA_WORKER_BACKGROUND_NICE", 10, minimum=0))
 
 # --- Enrichment: language, sentiment, toxicity, spam, questions (docs/understanding.md) ----------
 ENRICHMENT: dict[str, Any] = {

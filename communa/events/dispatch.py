@@ -12,8 +12,9 @@ Each lane claims an event and runs its subscribers in one transaction, so a subs
 commit together (at least once: a crash before the commit runs them again; subscribers are idempotent). The
 lanes are independent: the fast lane never waits for the main lane's subscribers, and neither for the task
 queue. In a worker each lane has a thread of its own (`serve`), woken by `wake_local()` right after a
-transaction that emitted an event commits in the same process; events emitted elsewhere (the web process) are
-dispatched by the `dispatch_events` task and by the lanes' idle poll.
+transaction that emitted an event commits in the worker (in either of its two processes: the live one serves the
+fast lane, the background one the main lane, linked by events/wakeup.py); events emitted elsewhere (the web
+process) are dispatched by the `dispatch_events` task and by the lanes' idle poll.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from communa.events import wakeup
 from communa.events.models import DomainEvent
 from communa.events.subscribers import FAST_LANE, SUBSCRIBERS
 
@@ -145,8 +147,14 @@ _local_lock = threading.Lock()
 
 
 def wake_local(lane: str | None = None) -> bool:
-    """Wake this process's dispatcher threads (or only `lane`'s); False when there are none (the caller enqueues
-    the task)."""
+    """Wake the worker's dispatcher threads (or only `lane`'s): this process's, and the other process's of a
+    worker run as two (events/wakeup.py). False when there are none (the caller enqueues the task)."""
+    here = wake_here(lane)
+    return wakeup.tell(lane) or here
+
+
+def wake_here(lane: str | None = None) -> bool:
+    """Wake this process's dispatcher threads (or only `lane`'s); False when there are none."""
     with _local_lock:
         for name, wake in _local.items():
             if lane is None or name == lane:

@@ -10,19 +10,23 @@ through the task queue and without waiting behind the task threads' work (model 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from communa.events.dispatch import LANES, dispatch_pending, serve, wake_local
+from communa.events import wakeup
+from communa.events.dispatch import LANES, dispatch_pending, serve, wake_here, wake_local
 from communa.events.periodic import run_due
 from communa.ingest.listeners import ListenerSupervisor
 from communa.ingest.tasks import schedule_due_polls
@@ -50,12 +54,13 @@ def run_scheduler(
     listeners: bool = True,
     tick: Callable[[ListenerSupervisor | None], None] = scheduler_tick,
     dispatchers: bool = True,
+    lanes: Sequence[str] = tuple(LANES),
 ) -> None:
     """Every `interval` seconds: enqueue due polls, start listeners for free streaming sources, dispatch events.
 
-    `dispatchers`: also serve both event lanes on threads of their own until `stop`."""
+    `dispatchers`: also serve these event `lanes` on threads of their own until `stop`."""
     if dispatchers:
-        start_dispatchers(stop)
+        start_dispatchers(stop, lanes=lanes)
     supervisor = (
         ListenerSupervisor(owner=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}", stop=stop) if listeners else None
     )
@@ -73,11 +78,13 @@ def run_scheduler(
     connections.close_all()
 
 
-def start_dispatchers(stop: threading.Event, *, idle: float = 1.0) -> list[threading.Thread]:
-    """One thread per event lane, each woken at once by this process's commits (events.dispatch.wake_local)."""
+def start_dispatchers(
+    stop: threading.Event, *, idle: float = 1.0, lanes: Sequence[str] = tuple(LANES)
+) -> list[threading.Thread]:
+    """One thread per event lane, each woken at once by the worker's commits (events.dispatch.wake_local)."""
     threads = [
         threading.Thread(target=serve, args=(lane, stop), kwargs={"idle": idle}, name=f"events-{lane}", daemon=True)
-        for lane in LANES
+        for lane in lanes
     ]
     for thread in threads:
         thread.start()
@@ -137,6 +144,120 @@ def _bound_graceful_shutdown(graceful: Callable[[int, FrameType | None], None]) 
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, shutdown)
+
+
+# --- roles: the worker as two processes -----------------------------------------------------------------------
+
+ROLES = ("split", "all", "live", "background")
+LIVE_LANES = ("fast",)  # with the listeners and the removals' delivery threads
+BACKGROUND_LANES = ("main",)  # with the task threads
+CHILD_STOP_SECONDS = SHUTDOWN_GRACE_SECONDS + 5
+
+
+def run_worker(*, role: str, threads: int, poll_interval: float, scheduler_interval: float, scheduler: bool) -> int:
+    """Run the worker in `role`; return the exit status.
+
+    - `split` (the default): this process is the *live* one and starts the *background* one as its child. What
+      must happen within a second of a post (ingest, moderation's rules, a removal on the platform) then never
+      waits for the interpreter lock behind model inference, rollups or inbox triage: measured on 2 cores at 20
+      messages/s, the live work waited for it after each of its ~40 database answers (docs/benchmarks.md).
+    - `live`: listeners, scheduler, the fast lane, delivery threads; `background`: the main lane and the tasks.
+      Run them apart (say on two machines) and the lanes wake each other only by their idle poll (1 s).
+    - `all`: everything in one process (`scheduler=False`: only the tasks, events through the task queue).
+    """
+    stop = threading.Event()
+    parent = os.environ.get("COMMUNA_EXIT_WITH_PARENT", "")
+    child = _start_background(threads=threads, poll_interval=poll_interval) if role == "split" else None
+    if parent.isdigit():
+        threading.Thread(target=exit_with_parent, args=(int(parent), stop), name="parent-watch", daemon=True).start()
+    if role in ("split", "live"):
+        return _run_live(stop, interval=scheduler_interval, child=child)
+    lanes: Sequence[str] = BACKGROUND_LANES if role == "background" else tuple(LANES)
+    if role == "background":
+        os.nice(settings.COMMUNA_WORKER_BACKGROUND_NICE)  # the live process and the platform first
+        wakeup.link_inherited(wake_here)
+        start_dispatchers(stop, lanes=lanes)
+    elif scheduler:
+        kwargs = {"interval": scheduler_interval, "lanes": lanes}
+        threading.Thread(target=run_scheduler, args=(stop,), kwargs=kwargs, name="scheduler", daemon=True).start()
+    try:
+        run_task_worker(threads=threads, poll_interval=poll_interval)
+    finally:
+        stop.set()
+        if role == "all" and scheduler:
+            _join("scheduler")  # the listeners release their sources (run_scheduler's end)
+    return 0
+
+
+def _run_live(stop: threading.Event, *, interval: float, child: subprocess.Popen[bytes] | None) -> int:
+    """Listeners, scheduler and the fast lane until SIGTERM/SIGINT; with `child`, until it exits too (then 1)."""
+    status = 0
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    if child is not None:
+
+        def watch() -> None:
+            nonlocal status
+            code = child.wait()
+            if not stop.is_set():
+                logger.error("the worker's background process exited (status %s); stopping the worker", code)
+                status = 1
+                stop.set()
+
+        threading.Thread(target=watch, name="background-watch", daemon=True).start()
+    kwargs = {"interval": interval, "lanes": LIVE_LANES}
+    threading.Thread(target=run_scheduler, args=(stop,), kwargs=kwargs, name="scheduler", daemon=True).start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        stop.set()
+        if child is not None:
+            stop_child(child, timeout=CHILD_STOP_SECONDS)
+        _join("scheduler")  # the listeners release their sources (run_scheduler's end)
+    return status
+
+
+def _start_background(*, threads: int, poll_interval: float) -> subprocess.Popen[bytes]:
+    """The background process, linked to this one for wake-ups, stopped by the kernel if this one dies."""
+    ours, theirs = wakeup.pair()
+    argv = [sys.executable, "-m", "communa.cli", "worker", "--role", "background"]
+    argv += ["--threads", str(threads), "--interval", str(poll_interval)]
+    env = {**os.environ, wakeup.WAKE_FD_ENV: str(theirs.fileno()), "COMMUNA_EXIT_WITH_PARENT": str(os.getpid())}
+    child = subprocess.Popen(argv, env=env, pass_fds=(theirs.fileno(),), preexec_fn=die_with_parent)  # noqa: S603
+    theirs.close()
+    wakeup.link(ours, wake_here)
+    return child
+
+
+def _join(name: str, timeout: float = 5.0) -> None:
+    for thread in threading.enumerate():
+        if thread.name == name and thread is not threading.current_thread():
+            thread.join(timeout=timeout)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child process (between fork and exec): get SIGTERM when the parent exits, however (Linux only)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_child(child: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def exit_with_parent(parent_pid: int, stop: threading.Event, *, every: float = 1.0) -> None:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 from argparse import ArgumentParser
@@ -12,14 +10,7 @@ import uvicorn
 from django.core.management.base import BaseCommand
 
 from communa.server.http import NoDelayH11Protocol
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the worker child: get SIGTERM when `communa run` exits, however it exits (Linux only)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+from communa.server.worker import die_with_parent, stop_child
 
 
 class Command(BaseCommand):
@@ -52,20 +43,11 @@ class Command(BaseCommand):
             )
         finally:
             if worker is not None:
-                _stop(worker)
+                stop_child(worker, timeout=20)
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
         # Two ways to never leave an orphaned worker: the kernel's parent-death signal (Linux), and the worker
         # watching for its parent to go (everywhere). uvicorn re-raises SIGTERM after its graceful shutdown,
         # so the `finally` below is not reached on a signal, only on a normal return.
         env = {**os.environ, "COMMUNA_EXIT_WITH_PARENT": str(os.getpid())}
-        return subprocess.Popen([sys.executable, "-m", "communa.cli", "worker"], preexec_fn=_die_with_parent, env=env)
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        return subprocess.Popen([sys.executable, "-m", "communa.cli", "worker"], preexec_fn=die_with_parent, env=env)
