@@ -29,6 +29,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The rule compiler's error messages are translatable, so the settings must be loaded before it is imported.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "communa.config.settings")
+
+import django  # noqa: E402
+
+django.setup()
 
 from communa.moderation.rules import MessageFacts, compile_ruleset, evaluate  # noqa: E402
 
