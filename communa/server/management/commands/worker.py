@@ -28,10 +28,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         role = "all" if options["no_scheduler"] else options["role"]
         backend = "Redis (RQ)" if uses_redis() else "database"
-        if role != "live":
-            self.stdout.write(f"Communa worker ({role}): {backend} task backend, {options['threads']} thread(s)")
-        else:
-            self.stdout.write("Communa worker (live): listeners, scheduler, moderation's fast lane")
+        tasks = f"{backend} task backend, {options['threads']} task thread(s)"
+        self.stdout.write(
+            {
+                "split": "Communa worker: a live process (listeners, moderation's rules and removals) and a "
+                f"background one ({tasks})",
+                "live": "Communa worker (live): listeners, scheduler, moderation's rules and removals",
+                "background": f"Communa worker (background): {tasks}, the main event lane",
+            }.get(role, f"Communa worker: {tasks}")
+        )
         self.stdout.flush()
         status = run_worker(
             role=role,
