@@ -115,11 +115,20 @@ class CommunaProcess(ServerProcess):
                 os.kill(pid, signal.SIGKILL)
 
     def children(self) -> list[int]:
+        """Every process below it: `communa run`'s worker, and each worker's background process."""
         process = self._process
         if process is None or process.poll() is not None:
             return []
-        path = Path(f"/proc/{process.pid}/task/{process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+        found: list[int] = []
+        parents = [process.pid]
+        while parents:
+            try:
+                below = [int(pid) for pid in Path(f"/proc/{parents[0]}/task/{parents[0]}/children").read_text().split()]
+            except OSError:  # it has just ended
+                below = []
+            found += below
+            parents = parents[1:] + below
+        return found
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
