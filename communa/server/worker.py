@@ -172,13 +172,12 @@ def run_worker(*, role: str, threads: int, poll_interval: float, scheduler_inter
         threading.Thread(target=exit_with_parent, args=(int(parent), stop), name="parent-watch", daemon=True).start()
     if role in ("split", "live"):
         return _run_live(stop, interval=scheduler_interval, child=child)
-    lanes: Sequence[str] = BACKGROUND_LANES if role == "background" else tuple(LANES)
     if role == "background":
         os.nice(settings.COMMUNA_WORKER_BACKGROUND_NICE)  # the live process and the platform first
         wakeup.link_inherited(wake_here)
-        start_dispatchers(stop, lanes=lanes)
-    elif scheduler:
-        kwargs = {"interval": scheduler_interval, "lanes": lanes}
+        start_dispatchers(stop, lanes=BACKGROUND_LANES)
+    elif scheduler:  # all: the scheduler with both lanes, beside the task threads
+        kwargs = {"interval": scheduler_interval}
         threading.Thread(target=run_scheduler, args=(stop,), kwargs=kwargs, name="scheduler", daemon=True).start()
     try:
         run_task_worker(threads=threads, poll_interval=poll_interval)
