@@ -18,8 +18,8 @@ ROME = ZoneInfo("Europe/Rome")
 WEEKDAYS_9_17 = {str(d): [["09:00", "17:00"]] for d in range(1, 6)}
 
 
-def rome(*args: int) -> datetime:
-    return datetime(*args, tzinfo=ROME)  # type: ignore[misc]
+def rome(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ROME)
 
 
 def cal(
