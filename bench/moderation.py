@@ -3,7 +3,7 @@ time goes. (The rule engine's throughput with 200 rules is bench/moderation_rule
 
     .venv/bin/python bench/moderation.py [--rate 20] [--seconds 30] [--db sqlite|postgres] [--tasks db|redis]
                                          [--enrichment on|off] [--interval 1.0] [--senders 16]
-                                         [--synapse-db sqlite|postgres]
+                                         [--synapse-db sqlite|postgres] [--worker-role split|all]
 
 Synapse is installed and started by the test suite's helpers (tests/servers/synapse.py), on SQLite as the
 tests run it or, with `--synapse-db postgres`, on PostgreSQL as production does (a database of its own,

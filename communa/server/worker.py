@@ -176,15 +176,13 @@ def run_worker(*, role: str, threads: int, poll_interval: float, scheduler_inter
         os.nice(settings.COMMUNA_WORKER_BACKGROUND_NICE)  # the live process and the platform first
         wakeup.link_inherited(wake_here)
         start_dispatchers(stop, lanes=BACKGROUND_LANES)
-    elif scheduler:  # all: the scheduler with both lanes, beside the task threads
-        kwargs = {"interval": scheduler_interval}
-        threading.Thread(target=run_scheduler, args=(stop,), kwargs=kwargs, name="scheduler", daemon=True).start()
+    scheduling = _start_scheduler(stop, interval=scheduler_interval) if role == "all" and scheduler else None
     try:
         run_task_worker(threads=threads, poll_interval=poll_interval)
     finally:
         stop.set()
-        if role == "all" and scheduler:
-            _join("scheduler")  # the listeners release their sources (run_scheduler's end)
+        if scheduling is not None:
+            scheduling.join(timeout=5)  # the listeners release their sources (run_scheduler's end)
     return 0
 
 
@@ -208,8 +206,7 @@ def _run_live(stop: threading.Event, *, interval: float, child: subprocess.Popen
                 stop.set()
 
         threading.Thread(target=watch, name="background-watch", daemon=True).start()
-    kwargs = {"interval": interval, "lanes": LIVE_LANES}
-    threading.Thread(target=run_scheduler, args=(stop,), kwargs=kwargs, name="scheduler", daemon=True).start()
+    scheduling = _start_scheduler(stop, interval=interval, lanes=LIVE_LANES)
     try:
         while not stop.wait(1.0):
             pass
@@ -217,7 +214,7 @@ def _run_live(stop: threading.Event, *, interval: float, child: subprocess.Popen
         stop.set()
         if child is not None:
             stop_child(child, timeout=CHILD_STOP_SECONDS)
-        _join("scheduler")  # the listeners release their sources (run_scheduler's end)
+        scheduling.join(timeout=5)  # the listeners release their sources (run_scheduler's end)
     return status
 
 
@@ -233,10 +230,14 @@ def _start_background(*, threads: int, poll_interval: float) -> subprocess.Popen
     return child
 
 
-def _join(name: str, timeout: float = 5.0) -> None:
-    for thread in threading.enumerate():
-        if thread.name == name and thread is not threading.current_thread():
-            thread.join(timeout=timeout)
+def _start_scheduler(
+    stop: threading.Event, *, interval: float, lanes: Sequence[str] = tuple(LANES)
+) -> threading.Thread:
+    """run_scheduler (with the dispatcher threads of `lanes`) on a thread of its own until `stop`."""
+    kwargs = {"interval": interval, "lanes": lanes}
+    thread = threading.Thread(target=run_scheduler, args=(stop,), kwargs=kwargs, name="scheduler", daemon=True)
+    thread.start()
+    return thread
 
 
 PR_SET_PDEATHSIG = 1
