@@ -5,7 +5,8 @@
 
 - speed: encoder + all four heads over realistic messages (the validation texts of ../shared/data in seven
   languages, normalised as the pipeline does), batched, in a child process pinned to one core with one BLAS
-  thread; the encoder alone and the heads alone are timed too;
+  thread; the encoder alone and the heads alone are timed too (the heads with the language detection that the
+  sentiment head reads);
 - memory: peak RSS of a fresh child process that imports the models, loads the encoder and every head, and
   classifies one batch;
 - quality: every head on the full validation splits (never trained on), per source and language, and the
@@ -88,8 +89,7 @@ def speed_worker(options: argparse.Namespace) -> dict[str, Any]:
     _forget_text_caches()
     with _Clock() as apply_heads:
         for batch, embeddings in zip(batches, encoded, strict=True):
-            for head in heads:
-                head.predict_proba(embeddings, batch)
+            _apply_heads(heads, embeddings, batch)
     _forget_text_caches()
     with _Clock() as full:
         for batch in batches:
@@ -143,9 +143,17 @@ def _forget_text_caches() -> None:
 
 
 def _classify(encoder: Any, heads: list[Any], batch: list[str]) -> None:
-    embeddings = encoder.encode(batch)
+    _apply_heads(heads, encoder.encode(batch), batch)
+
+
+def _apply_heads(heads: list[Any], embeddings: Any, batch: list[str]) -> None:
+    """Every head on the batch; the texts' languages are detected first when a head reads them (the sentiment
+    head does), so their cost counts, as it does in the pipeline."""
+    from communa.enrichment.training.base import detected_languages
+
+    languages = detected_languages(batch) if any(getattr(head, "languages", ()) for head in heads) else None
     for head in heads:
-        head.predict_proba(embeddings, batch)
+        head.predict_proba(embeddings, batch, languages)
 
 
 def memory_worker(options: argparse.Namespace) -> dict[str, Any]:
@@ -164,7 +172,7 @@ def memory_worker(options: argparse.Namespace) -> dict[str, Any]:
 
 def quality_worker(options: argparse.Namespace) -> dict[str, Any]:
     from communa.enrichment import models
-    from communa.enrichment.training.base import split_masks, training_examples
+    from communa.enrichment.training.base import detected_languages, model_text, split_masks, training_examples
     from communa.enrichment.training.evaluation import evaluate
     from communa.enrichment.training.functional import accuracy_table, passes, read_cases
     from communa.enrichment.training.heads import SPECS, targets
@@ -179,16 +187,14 @@ def quality_worker(options: argparse.Namespace) -> dict[str, Any]:
         head = models.load_head(task)
         assert head is not None
         embeddings = encoder.encode(texts)
-        proba = head.predict_proba(embeddings, texts)
+        proba = head.predict_proba(embeddings, texts, detected_languages(texts))
         report[task] = evaluate(task, head.labels, rows, targets(SPECS[task], rows), proba)
-    from communa.enrichment.training.base import model_text
-
     for task, name in (("toxicity", "functional"), ("question", "functional_questions")):
         cases = read_cases(ROOT / "tests" / "enrichment_models" / f"{task}_cases.csv")
         case_texts = [model_text(case.text) for case in cases]
         head = models.load_head(task)
         assert head is not None
-        scores = head.predict_proba(encoder.encode(case_texts), case_texts)
+        scores = head.predict_proba(encoder.encode(case_texts), case_texts, detected_languages(case_texts))
         outcomes = [
             passes(case, dict(zip(head.labels, row, strict=True))) for case, row in zip(cases, scores, strict=True)
         ]
@@ -279,6 +285,12 @@ def print_report(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     if options.worker:
+        # The sentiment head reads the texts' languages, and language detection reads its backend from the
+        # settings; a real worker has them loaded too (so they count in its memory).
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "communa.config.settings")
+        import django
+
+        django.setup()
         workers = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
         worker = {**workers, "agreement": agreement_worker}[options.worker]
         print(RESULT_PREFIX + json.dumps(worker(options)))

@@ -103,6 +103,8 @@ class Batch:
     similar_recent: NDArray[np.bool_] | None = None
     words: dict[int, frozenset[str]] = dataclasses.field(default_factory=dict)  # by item index
     recent_words: dict[int, frozenset[str]] = dataclasses.field(default_factory=dict)  # by window row
+    allowed_languages: Collection[str] = ()
+    languages: list[str] | None = None  # per readable row, detected once for the heads that read languages
 
 
 RecentLoader = Callable[[str], RecentMessages]
@@ -126,9 +128,10 @@ def analyse(
         signals=[Signals() for _ in items],
         readable=readable,
         model_texts=[normalized[i].text[:ENCODER_CHARS] for i in readable],
+        allowed_languages=languages,
     )
     if "language" in tasks:
-        _languages(batch, languages)
+        _languages(batch)
     wanted = [task for task in MODEL_TASKS if task in tasks]
     if not wanted or not readable:
         return batch.signals
@@ -149,11 +152,24 @@ def analyse(
     return batch.signals
 
 
-def _languages(batch: Batch, allowed: Collection[str]) -> None:
-    for signals, guess in zip(batch.signals, detect_languages(batch.normalized, allowed=allowed), strict=True):
+def _languages(batch: Batch) -> None:
+    guesses = detect_languages(batch.normalized, allowed=batch.allowed_languages)
+    for signals, guess in zip(batch.signals, guesses, strict=True):
         signals.language, signals.language_score = guess.code, guess.probability
         if guess.reason:
             signals.explain("language", {"code": guess.reason.replace(" ", "_")})
+    batch.languages = [guesses[index].code for index in batch.readable]
+
+
+def _model_languages(batch: Batch, head: Any) -> list[str] | None:
+    """The readable texts' languages for a head that reads them (the sentiment head's per-language n-grams), as
+    the language signal gives them; detected here when the caller did not ask for that signal."""
+    if not getattr(head, "languages", ()):
+        return None
+    if batch.languages is None:
+        readable = [batch.normalized[index] for index in batch.readable]
+        batch.languages = [guess.code for guess in detect_languages(readable, allowed=batch.allowed_languages)]
+    return batch.languages
 
 
 def _encode(encoder: Any, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -173,7 +189,12 @@ def dequantise(data: bytes) -> NDArray[np.float32]:
 def _run_head(batch: Batch, task: str, head: Any, window: RecentMessages | None) -> None:
     assert batch.embeddings is not None
     try:
-        probabilities = np.asarray(head.predict_proba(batch.embeddings, batch.model_texts), dtype=np.float32)
+        languages = _model_languages(batch, head)
+        if languages is None:
+            raw = head.predict_proba(batch.embeddings, batch.model_texts)
+        else:
+            raw = head.predict_proba(batch.embeddings, batch.model_texts, languages=languages)
+        probabilities = np.asarray(raw, dtype=np.float32)
         if probabilities.shape != (len(batch.model_texts), len(head.labels)):
             raise ValueError(f"probabilities of shape {probabilities.shape} for {len(head.labels)} labels")
         reasons = _head_reasons(head, batch.model_texts, probabilities)

@@ -48,11 +48,16 @@ class KeywordHead:
         self.task, self.labels, self.version = task, labels, f"{task}-t1"
         self._rule, self._reasons = rule, reasons
         self.seen: list[int] = []
+        self.languages: tuple[str, ...] = ()  # set by a test: the head then reads the texts' languages
+        self.seen_languages: list[list[str] | None] = []
 
-    def predict_proba(self, embeddings: NDArray[np.float32], texts: Sequence[str]) -> NDArray[np.float32]:
+    def predict_proba(
+        self, embeddings: NDArray[np.float32], texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> NDArray[np.float32]:
         assert embeddings.ndim == 2
         assert embeddings.shape[0] == len(texts)
         self.seen.append(len(texts))
+        self.seen_languages.append(None if languages is None else list(languages))
         return np.array([self._rule(text.lower()) for text in texts], dtype=np.float32).reshape(len(texts), -1)
 
     def explain(self, texts: Sequence[str], probabilities: NDArray[np.float32]) -> list[list[str]]:

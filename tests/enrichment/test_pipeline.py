@@ -106,6 +106,15 @@ def test_a_failing_head_does_not_stop_the_others(tiny_models: TinyModels, caplog
     assert "the toxicity head failed" in caplog.text
 
 
+def test_a_head_that_reads_languages_gets_the_detected_ones(tiny_models: TinyModels) -> None:
+    tiny_models.heads["sentiment"].languages = ("en", "it")
+    texts = ["Grazie mille, questa versione è davvero molto bella", "😀😀😀", "Thanks a lot, this version is great"]
+    analyse([Item(text=text) for text in texts], tasks=("sentiment",))  # detected although not asked for
+    analyse([Item(text=text) for text in texts])
+    assert tiny_models.heads["sentiment"].seen_languages == [["it", "und", "en"], ["it", "und", "en"]]
+    assert tiny_models.heads["toxicity"].seen_languages == [None]  # a head that does not read them is not given them
+
+
 @pytest.mark.parametrize(
     ("text", "language"),
     [("", "und"), ("   ", "und"), ("😀😀😀", "und"), ("https://example.org", "und"), ("+1", "und")],

@@ -88,6 +88,23 @@ def test_sentiment_is_one_distribution_per_text():
     np.testing.assert_allclose(probabilities.sum(axis=1), np.ones(5), atol=1e-5)
 
 
+def test_the_sentiment_head_reads_the_language_it_is_given():
+    head = models.load_head("sentiment")
+    assert set(head.languages) >= {"en", "it", "es", "ru", "fr", "de", "pt"}
+    texts = ["Che bella giornata, finalmente!", "Qué bonito día, ¡por fin!"]
+    embeddings = models.load_encoder().encode(texts)
+    unknown = head.predict_proba(embeddings, texts)
+    # "und", or a language the head was not trained on, reads as no language at all.
+    np.testing.assert_array_equal(head.predict_proba(embeddings, texts, ["und", "nl"]), unknown)
+    known = head.predict_proba(embeddings, texts, ["it", "es"])
+    np.testing.assert_allclose(known.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(known, unknown)
+    assert not np.allclose(known, head.predict_proba(embeddings, texts, ["es", "it"]))
+    assert list(known.argmax(axis=1)) == [2, 2]  # positive
+    with pytest.raises(ValueError, match="1 languages for 2 texts"):
+        head.predict_proba(embeddings, texts, ["it"])
+
+
 def test_head_versions_are_the_manifest_ones():
     manifest = json.loads((runtime.WEIGHTS_DIR / "manifest.json").read_text())
     for task in models.TASKS:

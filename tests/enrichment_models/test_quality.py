@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from communa.enrichment import models
-from communa.enrichment.training.base import model_text, split_masks, training_examples
+from communa.enrichment.training.base import detected_languages, model_text, split_masks, training_examples
 from communa.enrichment.training.evaluation import binary_f1, macro_f1, roc_auc
 from communa.enrichment.training.functional import accuracy_table, passes, read_cases
 
@@ -26,7 +26,7 @@ def probabilities(task: str, texts: list[str]) -> np.ndarray:
     head = models.load_head(task)
     assert head is not None
     model_texts = [model_text(text) for text in texts]
-    return head.predict_proba(models.load_encoder().encode(model_texts), model_texts)
+    return head.predict_proba(models.load_encoder().encode(model_texts), model_texts, detected_languages(model_texts))
 
 
 @pytest.fixture(scope="module")
@@ -112,18 +112,28 @@ def validation():
 def _scores(task, examples):
     head = models.load_head(task)
     texts = [example.text for example in examples]
-    return head.predict_proba(models.load_encoder().encode(texts), texts)
+    return head.predict_proba(models.load_encoder().encode(texts), texts, detected_languages(texts))
 
 
 @pytest.mark.parametrize(
     ("group", "minimum"),
-    [("xlm-t/en", 0.61), ("xlm-t/fr", 0.61), ("xlm-t/de", 0.65), ("xlm-t/it", 0.62), ("xlm-t/pt", 0.62),
-     ("xlm-t/es", 0.56), ("rusentitweet/ru", 0.67)],
+    [("xlm-t/en", 0.64), ("xlm-t/fr", 0.63), ("xlm-t/de", 0.70), ("xlm-t/it", 0.62), ("xlm-t/pt", 0.62),
+     ("xlm-t/es", 0.58), ("rusentitweet/ru", 0.70)],
 )  # fmt: skip
 def test_sentiment_sample(validation, group, minimum):
+    assert _sentiment_f1(validation, group) >= minimum
+
+
+def test_sentiment_mean_of_six_samples(validation):
+    # The measure (mean over en fr de it pt es) on the 200-row samples: .666 when this was written.
+    six = [_sentiment_f1(validation, f"xlm-t/{lang}") for lang in ("en", "fr", "de", "it", "pt", "es")]
+    assert np.mean(six) >= 0.65
+
+
+def _sentiment_f1(validation, group):
     examples = validation["sentiment"][group]
     truth = np.array([int(example.labels["sentiment"]) for example in examples])
-    assert macro_f1(truth, _scores("sentiment", examples).argmax(axis=1), 3) >= minimum
+    return macro_f1(truth, _scores("sentiment", examples).argmax(axis=1), 3)
 
 
 @pytest.mark.parametrize(

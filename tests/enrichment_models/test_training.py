@@ -8,11 +8,11 @@ import pytest
 
 from communa.enrichment.models import load_encoder
 from communa.enrichment.models.heads import read_head
-from communa.enrichment.models.ngrams import ngram_buckets, text_vector
+from communa.enrichment.models.ngrams import LanguageBlock, ngram_buckets, sparse_rows, text_vector
 from communa.enrichment.models.runtime import WEIGHTS_DIR, workspace_head_path
 from communa.enrichment.training.data import GERMEVAL_FINE, Example, held_out, split_of
 from communa.enrichment.training.evaluation import binary_f1, macro_f1, roc_auc
-from communa.enrichment.training.heads import SPECS, targets, weak_toxicity
+from communa.enrichment.training.heads import SPECS, ngram_matrix, targets, weak_toxicity
 from communa.enrichment.training.workspace import fine_tune
 
 
@@ -76,6 +76,23 @@ def test_ngram_hashing_is_stable_and_normalised():
     index, value = text_vector("hello world", 2**17)
     assert float(value @ value) == pytest.approx(1.0)
     assert index.max() < 2**17
+
+
+def test_a_language_copy_of_the_ngrams_goes_to_its_own_block():
+    block = LanguageBlock(("en", "it"), 2**10)
+    index, value = text_vector("ciao bella", 2**17)
+    texts = ["ciao bella"] * 4
+    indices, values = sparse_rows(texts, 2**17, languages=["it", "en", "und", "nl"], block=block)
+    assert [len(row) for row in indices] == [2 * len(index)] * 2 + [len(index)] * 2  # und, nl: shared only
+    italian, english = indices[0][len(index) :], indices[1][len(index) :]
+    assert italian.min() >= 2**17
+    assert italian.max() < 2**17 + 2**10
+    assert not np.array_equal(italian, english)
+    np.testing.assert_array_equal(values[0][len(index) :], value)  # the copy weighs what the shared n-grams weigh
+    np.testing.assert_array_equal(sparse_rows(texts, 2**17, languages=["it"] * 4, block=block)[0][0], indices[0])
+    assert ngram_matrix(texts, 2**17, languages=["it"] * 4, block=block).shape == (4, 2**17 + 2**10)
+    with pytest.raises(ValueError, match="1 languages for 4 texts"):
+        sparse_rows(texts, 2**17, languages=["it"], block=block)
 
 
 @pytest.mark.django_db

@@ -6,10 +6,12 @@ how it is fulfilled.
 - ``load_encoder()`` returns the shared :class:`Encoder`: ``encode(texts)`` gives an ``(n, d)`` float32 array of
   L2-normalised embeddings, the same vectors that similarity search stores.
 - ``load_head(task, workspace_id=None)`` returns the :class:`Head` for one of :data:`TASKS`, or ``None`` when no
-  weights exist for it. ``predict_proba(embeddings, texts)`` gives ``(n, len(labels))`` probabilities: one
-  distribution over the labels for sentiment, independent probabilities for the toxicity categories, spam and
-  question. With a ``workspace_id``, the workspace's own head (fine-tuned on its moderators' corrections and
-  stored under the data directory, never in the package) is preferred when present.
+  weights exist for it. ``predict_proba(embeddings, texts, languages=None)`` gives ``(n, len(labels))``
+  probabilities: one distribution over the labels for sentiment, independent probabilities for the toxicity
+  categories, spam and question. ``languages`` are the texts' detected languages ("und" when unknown); a head may
+  read them (the sentiment head does) or ignore them. With a ``workspace_id``, the workspace's own head
+  (fine-tuned on its moderators' corrections and stored under the data directory, never in the package) is
+  preferred when present.
 
 Loading is lazy and cached per process. Nothing is ever downloaded: the encoder's weights and the heads ship
 inside installed packages.
@@ -60,8 +62,11 @@ class Head(Protocol):
     labels: tuple[str, ...]
     version: str
 
-    def predict_proba(self, embeddings: NDArray[np.float32], texts: Sequence[str]) -> NDArray[np.float32]:
-        """Probabilities of shape ``(len(texts), len(labels))`` for embeddings computed from ``texts``."""
+    def predict_proba(
+        self, embeddings: NDArray[np.float32], texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> NDArray[np.float32]:
+        """Probabilities of shape ``(len(texts), len(labels))`` for embeddings computed from ``texts``, whose
+        detected languages are ``languages`` when the caller knows them."""
         ...
 
     def explain(self, texts: Sequence[str], probabilities: NDArray[np.float32]) -> list[list[dict[str, Any]]]:

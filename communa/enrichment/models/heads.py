@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from communa.enrichment.models.features import FEATURE_SETS, cues, explain_cues, lexicon, text_words
-from communa.enrichment.models.ngrams import ngram_logits
+from communa.enrichment.models.ngrams import LanguageBlock, ngram_logits
 
 FloatArray = NDArray[np.float32]
 FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
@@ -53,6 +53,14 @@ class NpzHead:
                 arrays["linear_b"].astype(np.float32),
                 float(meta["linear_share"]),
             )
+        # A head trained with languages reads them as a one-hot after the features, and as a per-language copy of
+        # its n-grams (models.ngrams.LanguageBlock); a text in another language (or "und") gets neither.
+        self.languages: tuple[str, ...] = tuple(meta.get("languages", ()))
+        self._block = (
+            LanguageBlock(self.languages, int(meta["ngram_language_buckets"]))
+            if meta.get("ngram_language_buckets")
+            else None
+        )
         self._ngram_words = bool(meta.get("ngram_words", False))
         self._ngram: tuple[FloatArray, FloatArray, FloatArray] | None = None
         if "ngram_W" in arrays:
@@ -62,19 +70,30 @@ class NpzHead:
                 np.asarray(meta["ngram_weight"], dtype=np.float32),
             )
 
-    def features(self, embeddings: FloatArray, texts: Sequence[str]) -> FloatArray:
-        """The head's input: the embeddings followed by its standardised text features."""
+    def features(
+        self, embeddings: FloatArray, texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> FloatArray:
+        """The head's input: the embeddings followed by its standardised text features (and, for a head trained
+        with languages, the one-hot of each text's language among them)."""
         extra = FEATURE_SETS[self.feature_set](texts)
         extra = (extra - self._feature_mean) / self._feature_scale
-        return np.hstack([np.asarray(embeddings, dtype=np.float32), extra.astype(np.float32)])
+        parts = [np.asarray(embeddings, dtype=np.float32), extra.astype(np.float32)]
+        if self.languages:
+            parts.append(language_one_hot(self.languages, languages, len(texts)))
+        return np.hstack(parts)
 
-    def predict_proba(self, embeddings: FloatArray, texts: Sequence[str]) -> FloatArray:
-        """Probabilities ``(len(texts), len(labels))``."""
+    def predict_proba(
+        self, embeddings: FloatArray, texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> FloatArray:
+        """Probabilities ``(len(texts), len(labels))``. ``languages``: each text's language as the pipeline
+        detects it ("und" when unknown); a head trained with languages reads them, others ignore them."""
         if len(texts) != len(embeddings):
             raise ValueError(f"{len(texts)} texts for {len(embeddings)} embeddings")
+        if languages is not None and len(languages) != len(texts):
+            raise ValueError(f"{len(languages)} languages for {len(texts)} texts")
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        inputs = self.features(embeddings, texts)
+        inputs = self.features(embeddings, texts, languages)
         probabilities = self.apply(inputs)
         if self._linear is not None:
             linear_weights, linear_bias, linear_share = self._linear
@@ -82,7 +101,8 @@ class NpzHead:
             probabilities = ((1.0 - linear_share) * probabilities + linear_share * linear).astype(np.float32)
         if self._ngram is not None:
             weights, bias, share = self._ngram
-            lexical = _activate(ngram_logits(texts, weights, bias, self._ngram_words), self.activation)
+            logits = ngram_logits(texts, weights, bias, self._ngram_words, languages, self._block)
+            lexical = _activate(logits, self.activation)
             probabilities = ((1.0 - share) * probabilities + share * lexical).astype(np.float32)
         discount = self.meta.get("friendly_discount")
         if discount is not None:
@@ -200,6 +220,16 @@ def _condemns(text: str) -> bool:
 def _claims_about_a_group(sentence: str) -> bool:
     found = cues(sentence)
     return "hate_claim" in found and bool({"identity", "slur"} & found.keys())
+
+
+def language_one_hot(known: Sequence[str], languages: Sequence[str] | None, rows: int) -> FloatArray:
+    """``(rows, len(known))``: 1 where a text's language is the column's; all zero for other languages, "und", or
+    when the languages are not given."""
+    one_hot = np.zeros((rows, len(known)), dtype=np.float32)
+    for row, language in enumerate(languages or ()):
+        if language in known:
+            one_hot[row, known.index(language)] = 1.0
+    return one_hot
 
 
 def _activate(logits: FloatArray, activation: str) -> FloatArray:

@@ -6,6 +6,10 @@ and stable across processes (unlike ``hash()``), so training and inference see t
 
 A head may also read word uni- and bigrams (``words``): a second block of as many buckets after the character
 block, L2-normalised on its own, over the folded text's words and runs of punctuation / emoji.
+
+And a head may read the text's language (a :class:`LanguageBlock`): every n-gram then also counts in a last
+block, scattered there by language, so "fino" or "top" can lean one way in Italian and another in Spanish while
+the shared blocks keep what all languages have in common ("frustratingly easy" domain adaptation, Daumé 2007).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, pairwise
 
@@ -75,21 +80,66 @@ def text_vector(text: str, buckets: int, words: bool = False) -> tuple[NDArray[n
     return np.concatenate([index, word_index]), np.concatenate([value, word_value])
 
 
+@dataclass(frozen=True, slots=True)
+class LanguageBlock:
+    """Where each language's copy of a text's n-grams goes: ``buckets`` more buckets after the shared ones.
+
+    A shared bucket ``b`` of a text in the ``k``-th of ``languages`` lands on ``(b · MIX + k · SALT) mod buckets``
+    (integer mixing of the bucket, no second hash of the strings); a text whose language is not listed ("und",
+    or a language the head was not trained on) has no copy and is read by the shared blocks alone.
+    """
+
+    languages: tuple[str, ...]
+    buckets: int
+
+    MIX = 2654435761  # Knuth's multiplicative constant: neighbouring buckets land far apart
+    SALT = 40503
+
+    def scatter(self, index: NDArray[np.int64], language: str) -> NDArray[np.int64] | None:
+        """The copy's buckets (relative to the block's start) of the shared buckets ``index``, or None."""
+        if language not in self.languages:
+            return None
+        number = self.languages.index(language) + 1
+        return (index * self.MIX + number * self.SALT) % self.buckets
+
+
 def sparse_rows(
-    texts: Sequence[str], buckets: int, words: bool = False
+    texts: Sequence[str],
+    buckets: int,
+    words: bool = False,
+    languages: Sequence[str] | None = None,
+    block: LanguageBlock | None = None,
 ) -> tuple[list[NDArray[np.int64]], list[NDArray[np.float32]]]:
-    """Per text: its bucket indices and L2-normalised weights."""
+    """Per text: its bucket indices and L2-normalised weights; with ``block`` and the texts' ``languages``, each
+    text's language copy follows the shared blocks (same weights, buckets from ``2 * buckets`` with words)."""
     vectors = [text_vector(text, buckets, words) for text in texts]
-    return [index for index, _ in vectors], [value for _, value in vectors]
+    indices, values = [index for index, _ in vectors], [value for _, value in vectors]
+    if block is None or languages is None:
+        return indices, values
+    if len(languages) != len(texts):
+        raise ValueError(f"{len(languages)} languages for {len(texts)} texts")
+    start = buckets * 2 if words else buckets
+    for row, language in enumerate(languages):
+        copy = block.scatter(indices[row], language)
+        if copy is not None:
+            indices[row] = np.concatenate([indices[row], copy + start])
+            values[row] = np.concatenate([values[row], values[row]])
+    return indices, values
 
 
 def ngram_logits(
-    texts: Sequence[str], weights: NDArray[np.float32], bias: NDArray[np.float32], words: bool = False
+    texts: Sequence[str],
+    weights: NDArray[np.float32],
+    bias: NDArray[np.float32],
+    words: bool = False,
+    languages: Sequence[str] | None = None,
+    block: LanguageBlock | None = None,
 ) -> NDArray[np.float32]:
-    """``texts``' n-gram vectors times ``weights`` (buckets × labels, twice the buckets with ``words``), plus
-    ``bias``."""
+    """``texts``' n-gram vectors times ``weights`` (buckets × labels, twice the buckets with ``words``, then the
+    language block's buckets), plus ``bias``."""
     logits = np.tile(bias.astype(np.float32), (len(texts), 1))
-    indices, values = sparse_rows(texts, len(weights) // 2 if words else len(weights), words)
+    shared = len(weights) - (block.buckets if block is not None else 0)
+    indices, values = sparse_rows(texts, shared // 2 if words else shared, words, languages, block)
     sizes = np.fromiter(map(len, indices), dtype=np.int64, count=len(indices))
     filled = np.flatnonzero(sizes)
     if len(filled):

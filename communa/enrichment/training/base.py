@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from communa.enrichment.language import detect_languages
 from communa.enrichment.models import Encoder
 from communa.enrichment.models.features import cues
-from communa.enrichment.models.heads import read_head, write_head
+from communa.enrichment.models.heads import language_one_hot, read_head, write_head
 from communa.enrichment.normalize import normalize
 from communa.enrichment.training.cache import EmbeddingCache
 from communa.enrichment.training.data import RESEARCH_ONLY, SOURCE_LICENSES, Example, load_task
@@ -26,6 +27,7 @@ from communa.enrichment.training.heads import (
     fit_dense,
     fit_linear_member,
     fit_ngrams,
+    language_block,
     ngram_matrix,
     standardiser,
     targets,
@@ -61,6 +63,12 @@ def training_examples(task: str, data_dir: Path, *, permissive_only: bool) -> li
     return [example for example in normalised if example.text]
 
 
+def detected_languages(texts: Sequence[str]) -> list[str]:
+    """The languages the pipeline detects for these texts (no workspace restriction): what a head that reads
+    languages is given in use, hence in evaluation."""
+    return [guess.code for guess in detect_languages([normalize(text) for text in texts])]
+
+
 def split_masks(examples: Sequence[Example]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Training rows, and validation rows whose text was not also seen in training (duplicates across sets)."""
     train = np.array([e.split == "train" and e.source not in EVALUATION_ONLY for e in examples])
@@ -79,7 +87,13 @@ def fit_task(
     embeddings = cache.embed(texts, say=say if progress else None)
     features = feature_matrix(spec, texts)
     mean, scale = standardiser(features[train])
-    inputs = np.hstack([embeddings, (features - mean) / scale]).astype(np.float32)
+    # Trained on the data sets' own languages (cleaner than detection, and as good in cross-validation even when
+    # use gives the detected ones; see the model card); a language outside ``spec.languages`` reads as none.
+    languages = [example.lang for example in examples] if spec.languages else None
+    parts = [embeddings, (features - mean) / scale]
+    if spec.languages:
+        parts.append(language_one_hot(spec.languages, languages, len(texts)))
+    inputs = np.hstack(parts).astype(np.float32)
     trainable = train & ~np.all(np.isnan(target), axis=1)
     arrays: dict[str, NDArray[Any]] = {"feature_mean": mean, "feature_scale": scale}
     arrays.update(fit_dense(spec, inputs[trainable], target[trainable]))
@@ -87,14 +101,16 @@ def fit_task(
         member = trainable & ~np.isin([example.lang for example in examples], spec.linear_skip_langs)
         arrays.update(fit_linear_member(spec, inputs[member], target[member]))
     if spec.ngram_buckets:
-        matrix = ngram_matrix(texts, spec.ngram_buckets, spec.ngram_words)
+        matrix = ngram_matrix(texts, spec.ngram_buckets, spec.ngram_words, languages, language_block(spec))
         arrays.update(fit_ngrams(spec, matrix[trainable], target[trainable]))
     meta = _meta(spec, cache.encoder, arrays)
     path = out / f"{spec.task}.npz"
     write_head(path, meta, arrays)
     head = read_head(path)
     val_examples = [example for example, keep in zip(examples, val, strict=True) if keep]
-    proba = head.predict_proba(embeddings[val], [example.text for example in val_examples])
+    val_texts = [example.text for example in val_examples]
+    # Validation reads the languages the pipeline would detect, not the data set's: the figures are the product's.
+    proba = head.predict_proba(embeddings[val], val_texts, detected_languages(val_texts) if spec.languages else None)
     report = evaluate(spec.task, spec.labels, val_examples, target[val], proba)
     return {
         "file": path.name,
@@ -129,6 +145,8 @@ def _meta(spec: HeadSpec, encoder: Encoder, arrays: dict[str, NDArray[Any]]) -> 
         "encoder": {"name": encoder.name, "version": encoder.version},
         **({"ngram_words": True} if spec.ngram_words else {}),
         **({"linear_share": spec.linear_share} if spec.linear_share else {}),
+        **({"languages": list(spec.languages)} if spec.languages else {}),
+        **({"ngram_language_buckets": spec.ngram_language_buckets} if spec.ngram_language_buckets else {}),
         **({"friendly_discount": spec.friendly_discount} if spec.friendly_discount is not None else {}),
     }
 

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from communa.enrichment.models import TASK_LABELS
 from communa.enrichment.models.features import FEATURE_SETS, cues
-from communa.enrichment.models.ngrams import sparse_rows
+from communa.enrichment.models.ngrams import LanguageBlock, sparse_rows
 from communa.enrichment.training.data import Example
 
 SEED = 0
@@ -37,9 +37,21 @@ class HeadSpec:
     ngram_nb: bool = False  # softmax n-grams as one-vs-rest models over NB log-count-ratio scaled inputs
     linear_share: float = 0.0  # a second dense member: a logistic regression, this share of the dense part
     linear_skip_langs: tuple[str, ...] = ()  # languages the linear member is not trained on
+    # Added for sentiment (seventh session): the text's language, among these, as a one-hot input of the dense
+    # part and as a per-language copy of the n-grams in a block of this many buckets (models.ngrams.LanguageBlock).
+    languages: tuple[str, ...] = ()
+    ngram_language_buckets: int = 0
 
     def __repr__(self) -> str:
-        added = {"ngram_words", "ngram_regularisation", "ngram_nb", "linear_share", "linear_skip_langs"}
+        added = {
+            "ngram_words",
+            "ngram_regularisation",
+            "ngram_nb",
+            "linear_share",
+            "linear_skip_langs",
+            "languages",
+            "ngram_language_buckets",
+        }
         shown = [
             f"{item.name}={getattr(self, item.name)!r}"
             for item in fields(self)
@@ -60,12 +72,14 @@ SPECS: dict[str, HeadSpec] = {
         hidden=256,
         members=3,
         ngram_buckets=2**17,
-        ngram_weight={"negative": 0.5, "neutral": 0.5, "positive": 0.5},
+        ngram_weight={"negative": 0.4, "neutral": 0.4, "positive": 0.4},
         ngram_words=True,
         ngram_regularisation=4.0,
         ngram_nb=True,
         linear_share=0.5,
         linear_skip_langs=("hi", "ar"),
+        languages=("ar", "de", "en", "es", "fr", "it", "pt", "ru"),  # hi: XLM-T's is romanised, detected as en
+        ngram_language_buckets=2**18,
     ),
     "toxicity": HeadSpec(
         "toxicity",
@@ -195,15 +209,25 @@ def fit_linear_member(
     return {"linear_W": model.coef_.T.astype(np.float32), "linear_b": model.intercept_.astype(np.float32)}
 
 
-def ngram_matrix(texts: Sequence[str], buckets: int, words: bool = False) -> Any:
+def language_block(spec: HeadSpec) -> LanguageBlock | None:
+    return LanguageBlock(spec.languages, spec.ngram_language_buckets) if spec.ngram_language_buckets else None
+
+
+def ngram_matrix(
+    texts: Sequence[str],
+    buckets: int,
+    words: bool = False,
+    languages: Sequence[str] | None = None,
+    block: LanguageBlock | None = None,
+) -> Any:
     """The texts' hashed n-gram vectors as a scipy CSR matrix (training only)."""
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
 
-    indices, values = sparse_rows(texts, buckets, words)
+    indices, values = sparse_rows(texts, buckets, words, languages, block)
     pointers = np.concatenate([[0], np.cumsum([len(index) for index in indices])])
     flat_index = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
     flat_value = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
-    width = buckets * 2 if words else buckets
+    width = (buckets * 2 if words else buckets) + (block.buckets if block is not None else 0)
     return csr_matrix((flat_value, flat_index, pointers), shape=(len(texts), width), dtype=np.float32)
 
 
@@ -239,7 +263,7 @@ def fit_ngrams(spec: HeadSpec, matrix: Any, target: NDArray[np.float32]) -> dict
         )
         # scikit-learn's multinomial model; its probabilities are the softmax of these logits
         return {"ngram_W": model.coef_.T.astype(np.float32), "ngram_b": model.intercept_.astype(np.float32)}
-    weights = np.zeros((spec.ngram_buckets, len(spec.labels)), dtype=np.float32)
+    weights = np.zeros((matrix.shape[1], len(spec.labels)), dtype=np.float32)
     bias = np.zeros(len(spec.labels), dtype=np.float32)
     for column, label in enumerate(spec.labels):
         known = ~np.isnan(target[:, column])

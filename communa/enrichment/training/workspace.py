@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from communa.enrichment.models import SENTIMENT_LABELS, load_encoder
 from communa.enrichment.models.heads import NpzHead, read_head, write_head
 from communa.enrichment.models.runtime import WEIGHTS_DIR, forget_heads, workspace_head_path
-from communa.enrichment.training.base import model_text
+from communa.enrichment.training.base import detected_languages, model_text
 from communa.enrichment.training.report import say
 
 MIN_CORRECTIONS = 10
@@ -67,10 +67,11 @@ def fine_tune(workspace_id: int, task: str, texts: Sequence[str], labels: Sequen
     base = read_head(WEIGHTS_DIR / f"{task}.npz")
     model_texts = [model_text(text) for text in texts]
     embeddings = load_encoder().encode(model_texts)
-    inputs = base.hidden(base.features(embeddings, model_texts))
+    languages = detected_languages(model_texts) if base.languages else None
+    inputs = base.hidden(base.features(embeddings, model_texts, languages))
     weights, bias = base.last_layer()
     column, targets = _targets(task, labels)
-    before = _agreement(base, embeddings, model_texts, column, targets)
+    before = _agreement(base, embeddings, model_texts, languages, column, targets)
     new_weights, new_bias = _fit_last_layer(inputs, weights, bias, column, targets, base.activation)
     arrays = base.arrays()
     last = base.layer_count() - 1
@@ -78,7 +79,7 @@ def fine_tune(workspace_id: int, task: str, texts: Sequence[str], labels: Sequen
     meta = dict(base.meta, version=f"{base.version}+ws{workspace_id}.{len(texts)}")
     path = workspace_head_path(workspace_id, task)
     write_head(path, meta, arrays)
-    after = _agreement(read_head(path), embeddings, model_texts, column, targets)
+    after = _agreement(read_head(path), embeddings, model_texts, languages, column, targets)
     return FineTuned(task, len(texts), before, after)
 
 
@@ -96,10 +97,11 @@ def _agreement(
     head: NpzHead,
     embeddings: NDArray[np.float32],
     texts: Sequence[str],
+    languages: Sequence[str] | None,
     column: int | None,
     targets: NDArray[np.float32],
 ) -> float:
-    proba = head.predict_proba(embeddings, texts)
+    proba = head.predict_proba(embeddings, texts, languages)
     predicted = proba.argmax(axis=1) if column is None else (proba[:, column] >= 0.5)
     return float(np.mean(predicted.astype(np.float32) == targets))
 
