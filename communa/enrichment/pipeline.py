@@ -190,7 +190,7 @@ def _run_head(batch: Batch, task: str, head: Any, window: RecentMessages | None)
     assert batch.embeddings is not None
     try:
         languages = _model_languages(batch, head)
-        if languages is None:
+        if languages is None:  # called as before the languages existed: a head from a backend may not take them
             raw = head.predict_proba(batch.embeddings, batch.model_texts)
         else:
             raw = head.predict_proba(batch.embeddings, batch.model_texts, languages=languages)
