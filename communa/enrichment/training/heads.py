@@ -89,6 +89,7 @@ SPECS: dict[str, HeadSpec] = {
         ngram_buckets=2**17,
         ngram_weight={"toxic": 0.5, "insult": 0.5, "identity_attack": 0.5, "profanity": 0.5},
         friendly_discount=0.4,
+        ngram_words=True,
     ),
     "spam": HeadSpec(
         "spam",
