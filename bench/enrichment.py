@@ -149,9 +149,9 @@ def _classify(encoder: Any, heads: list[Any], batch: list[str]) -> None:
 def _apply_heads(heads: list[Any], embeddings: Any, batch: list[str]) -> None:
     """Every head on the batch; the texts' languages are detected first when a head reads them (the sentiment
     head does), so their cost counts, as it does in the pipeline."""
-    from communa.enrichment.training.base import detected_languages
+    from communa.enrichment.language import language_codes
 
-    languages = detected_languages(batch) if any(getattr(head, "languages", ()) for head in heads) else None
+    languages = language_codes(batch) if any(getattr(head, "languages", ()) for head in heads) else None
     for head in heads:
         head.predict_proba(embeddings, batch, languages)
 
@@ -172,7 +172,8 @@ def memory_worker(options: argparse.Namespace) -> dict[str, Any]:
 
 def quality_worker(options: argparse.Namespace) -> dict[str, Any]:
     from communa.enrichment import models
-    from communa.enrichment.training.base import detected_languages, model_text, split_masks, training_examples
+    from communa.enrichment.language import language_codes
+    from communa.enrichment.training.base import model_text, split_masks, training_examples
     from communa.enrichment.training.evaluation import evaluate
     from communa.enrichment.training.functional import accuracy_table, passes, read_cases
     from communa.enrichment.training.heads import SPECS, targets
@@ -187,14 +188,14 @@ def quality_worker(options: argparse.Namespace) -> dict[str, Any]:
         head = models.load_head(task)
         assert head is not None
         embeddings = encoder.encode(texts)
-        proba = head.predict_proba(embeddings, texts, detected_languages(texts))
+        proba = head.predict_proba(embeddings, texts, language_codes(texts))
         report[task] = evaluate(task, head.labels, rows, targets(SPECS[task], rows), proba)
     for task, name in (("toxicity", "functional"), ("question", "functional_questions")):
         cases = read_cases(ROOT / "tests" / "enrichment_models" / f"{task}_cases.csv")
         case_texts = [model_text(case.text) for case in cases]
         head = models.load_head(task)
         assert head is not None
-        scores = head.predict_proba(encoder.encode(case_texts), case_texts, detected_languages(case_texts))
+        scores = head.predict_proba(encoder.encode(case_texts), case_texts, language_codes(case_texts))
         outcomes = [
             passes(case, dict(zip(head.labels, row, strict=True))) for case, row in zip(cases, scores, strict=True)
         ]

@@ -11,7 +11,13 @@ import dataclasses
 from collections.abc import Collection, Sequence
 
 from communa.enrichment.backends import language_backend
-from communa.enrichment.normalize import EMAIL_PLACEHOLDER, MENTION_PLACEHOLDER, URL_PLACEHOLDER, NormalizedText
+from communa.enrichment.normalize import (
+    EMAIL_PLACEHOLDER,
+    MENTION_PLACEHOLDER,
+    URL_PLACEHOLDER,
+    NormalizedText,
+    normalize,
+)
 
 UNDETERMINED = "und"
 MIN_LETTERS = 3
@@ -44,6 +50,12 @@ def detect_languages(texts: Sequence[NormalizedText], *, allowed: Collection[str
         else:
             guesses[index] = LanguageGuess(best.code, round(best.probability, 4))
     return guesses
+
+
+def language_codes(texts: Sequence[str]) -> list[str]:
+    """The code the pipeline detects for each raw text (no workspace restriction): what a head that reads languages
+    is given in use, so what training, evaluation and the benchmark give it too."""
+    return [guess.code for guess in detect_languages([normalize(text) for text in texts])]
 
 
 def _readable(text: NormalizedText) -> str:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from communa.enrichment import models
-from communa.enrichment.training.base import detected_languages, model_text, split_masks, training_examples
+from communa.enrichment.language import language_codes
+from communa.enrichment.training.base import model_text, split_masks, training_examples
 from communa.enrichment.training.evaluation import binary_f1, macro_f1, roc_auc
 from communa.enrichment.training.functional import accuracy_table, passes, read_cases
 
@@ -26,7 +27,7 @@ def probabilities(task: str, texts: list[str]) -> np.ndarray:
     head = models.load_head(task)
     assert head is not None
     model_texts = [model_text(text) for text in texts]
-    return head.predict_proba(models.load_encoder().encode(model_texts), model_texts, detected_languages(model_texts))
+    return head.predict_proba(models.load_encoder().encode(model_texts), model_texts, language_codes(model_texts))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def validation():
 def _scores(task, examples):
     head = models.load_head(task)
     texts = [example.text for example in examples]
-    return head.predict_proba(models.load_encoder().encode(texts), texts, detected_languages(texts))
+    return head.predict_proba(models.load_encoder().encode(texts), texts, language_codes(texts))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from communa.enrichment.language import detect_languages
+from communa.enrichment.language import language_codes
 from communa.enrichment.models import Encoder
 from communa.enrichment.models.features import cues
 from communa.enrichment.models.heads import language_one_hot, read_head, write_head
@@ -63,12 +63,6 @@ def training_examples(task: str, data_dir: Path, *, permissive_only: bool) -> li
     return [example for example in normalised if example.text]
 
 
-def detected_languages(texts: Sequence[str]) -> list[str]:
-    """The languages the pipeline detects for these texts (no workspace restriction): what a head that reads
-    languages is given in use, hence in evaluation."""
-    return [guess.code for guess in detect_languages([normalize(text) for text in texts])]
-
-
 def split_masks(examples: Sequence[Example]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Training rows, and validation rows whose text was not also seen in training (duplicates across sets)."""
     train = np.array([e.split == "train" and e.source not in EVALUATION_ONLY for e in examples])
@@ -110,7 +104,7 @@ def fit_task(
     val_examples = [example for example, keep in zip(examples, val, strict=True) if keep]
     val_texts = [example.text for example in val_examples]
     # Validation reads the languages the pipeline would detect, not the data set's: the figures are the product's.
-    proba = head.predict_proba(embeddings[val], val_texts, detected_languages(val_texts) if spec.languages else None)
+    proba = head.predict_proba(embeddings[val], val_texts, language_codes(val_texts) if spec.languages else None)
     report = evaluate(spec.task, spec.labels, val_examples, target[val], proba)
     return {
         "file": path.name,

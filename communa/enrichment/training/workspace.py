@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from communa.enrichment.language import language_codes
 from communa.enrichment.models import SENTIMENT_LABELS, load_encoder
 from communa.enrichment.models.heads import NpzHead, read_head, write_head
 from communa.enrichment.models.runtime import WEIGHTS_DIR, forget_heads, workspace_head_path
-from communa.enrichment.training.base import detected_languages, model_text
+from communa.enrichment.training.base import model_text
 from communa.enrichment.training.report import say
 
 MIN_CORRECTIONS = 10
@@ -67,7 +68,7 @@ def fine_tune(workspace_id: int, task: str, texts: Sequence[str], labels: Sequen
     base = read_head(WEIGHTS_DIR / f"{task}.npz")
     model_texts = [model_text(text) for text in texts]
     embeddings = load_encoder().encode(model_texts)
-    languages = detected_languages(model_texts) if base.languages else None
+    languages = language_codes(model_texts) if base.languages else None
     inputs = base.hidden(base.features(embeddings, model_texts, languages))
     weights, bias = base.last_layer()
     column, targets = _targets(task, labels)
